@@ -1,0 +1,1 @@
+"""The Spanish admin panel (Flask) and the sync API for kiosks."""

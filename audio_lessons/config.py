@@ -1,0 +1,149 @@
+"""Settings: defaults in code, then a TOML file, then PALLAY_* environment variables.
+
+Validated once at start-up; passed explicitly, never read from a global.
+Example TOML (``DATA/pallay.toml``)::
+
+    [media]
+    max_seconds = 1200
+    [speech]
+    engine = "pocketsphinx"
+    model = "/opt/models/pocketsphinx-es"
+
+Environment variables name a field as ``PALLAY_<SECTION>_<FIELD>``, e.g. ``PALLAY_MEDIA_MAX_SECONDS``;
+``PALLAY_DATA`` chooses the data folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from audio_lessons.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    max_seconds: float = 1800.0  # longest accepted upload, after trimming silence
+    min_seconds: float = 0.5  # shorter than this (after trimming) is "empty"
+    max_bytes: int = 200_000_000
+    silence_dbfs: float = -45.0  # frames quieter than this are silence
+    target_lufs: float = -18.0  # integrated loudness of every variant
+    peak_dbfs: float = -1.0  # never louder than this, whatever the gain
+    phone_rate: int = 8000  # what Asterisk plays natively (slin)
+    kiosk_rate: int = 22050  # wider band for the kiosk speaker
+
+
+@dataclass(frozen=True)
+class SpeechSettings:
+    engine: str = "none"  # none | vosk | pocketsphinx
+    model: str = ""  # model folder; empty means "voice is off"
+    dictionary: str = ""  # pocketsphinx pronunciation dictionary (defaults to one in the model)
+    accept_threshold: float = 0.6  # below this confidence a word is rejected
+    confirm_threshold: float = 0.8  # below this a costly command is confirmed first
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """Text-to-speech for prompts and placeholders (pyttsx3 on espeak-ng)."""
+
+    voice_es: str = "roa/es-419"
+    voice_qu: str = "roa/es-419"  # no Quechua voice exists; Spanish phonetics read it acceptably
+    rate: int = 150  # words per minute
+    timeout_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class MenuSettings:
+    languages: tuple[str, ...] = ("es", "qu")
+    default_language: str = "es"
+    listen_seconds: float = 6.0  # how long to wait for a key or a word after a prompt
+    max_attempts: int = 3  # repeat a prompt this many times on silence or a wrong key
+    skip_ms: int = 10_000  # back / forward step during a lesson
+    resume_min_ms: int = 10_000  # offer to resume only past this point ...
+    resume_tail_ms: int = 10_000  # ... and not in the last seconds of a lesson
+    message_max_seconds: int = 120
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    media: MediaSettings = field(default_factory=MediaSettings)
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
+    menu: MenuSettings = field(default_factory=MenuSettings)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "pallay.db"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def messages_dir(self) -> Path:
+        return self.data_dir / "messages"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def secret_path(self) -> Path:
+        """The HMAC key for listener pseudonyms: a file beside, never inside, the database."""
+        return self.data_dir / "secret.key"
+
+
+SECTIONS = {"media": MediaSettings, "speech": SpeechSettings, "voice": VoiceSettings,
+            "menu": MenuSettings}
+
+
+def load(data_dir: str | Path | None = None, config_file: str | Path | None = None,
+         environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from defaults, a TOML file and the environment; raise ConfigError if invalid."""
+    environ = dict(os.environ if environ is None else environ)
+    data = Path(data_dir or environ.get("PALLAY_DATA") or "data")
+    config_file = Path(config_file) if config_file else data / "pallay.toml"
+    sections: dict[str, dict] = {name: {} for name in SECTIONS}
+    if config_file.exists():
+        try:
+            parsed = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{config_file}: not valid TOML: {exc}") from exc
+        for name, values in parsed.items():
+            if name not in SECTIONS or not isinstance(values, dict):
+                raise ConfigError(f"{config_file}: unknown section [{name}]")
+            sections[name].update(values)
+    for name, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            key = f"PALLAY_{name}_{f.name}".upper()
+            if key in environ:
+                sections[name][f.name] = environ[key]
+    built = {name: _build(cls, sections[name], name) for name, cls in SECTIONS.items()}
+    return Settings(data_dir=data, **built)
+
+
+def _build(cls, values: dict, section: str):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, raw in values.items():
+        if key not in fields:
+            raise ConfigError(f"unknown setting {section}.{key}")
+        default = getattr(cls(), key)
+        kwargs[key] = _coerce(raw, default, f"{section}.{key}")
+    return cls(**kwargs)
+
+
+def _coerce(raw, default, name: str):
+    try:
+        if isinstance(default, bool):
+            return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes", "on")
+        if isinstance(default, tuple):
+            items = raw.split(",") if isinstance(raw, str) else list(raw)
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        return type(default)(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name}: expected {type(default).__name__}, got {raw!r}") from exc

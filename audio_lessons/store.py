@@ -1,0 +1,133 @@
+"""The SQLite store: one file in the data folder, opened the same way by every process.
+
+Several processes write at once (phone line, admin, kiosk logger), so every connection uses WAL, a
+busy timeout, and ``write()`` opens ``BEGIN IMMEDIATE``: a deferred transaction that reads first and
+then writes fails with "database is locked" under load, an immediate one waits its turn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlite_utils
+
+BUSY_TIMEOUT_MS = 30_000
+
+migrations = sqlite_utils.Migrations("pallay")
+
+
+def connect(path: str | Path) -> sqlite_utils.Database:
+    """Open (creating if needed) the store at ``path`` and bring its schema up to date."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+    db = sqlite_utils.Database(conn)
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")  # may lose the last commits on power loss, never corrupts
+    db.execute("PRAGMA foreign_keys = ON")
+    if migrations.pending(db):
+        # A file lock, not a transaction: sqlite-utils runs each migration in its own transaction,
+        # and two processes starting together must not both create the tables.
+        with open(path.with_suffix(".migrate.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            migrations.apply(db)
+    return db
+
+
+@contextlib.contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction that takes the lock up front (``BEGIN IMMEDIATE``)."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def now() -> str:
+    """UTC timestamp as stored everywhere: ISO 8601 with seconds, ``2026-11-24T10:00:00Z``."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def backup(db: sqlite_utils.Database, target: str | Path) -> Path:
+    """Write a consistent copy of the live store to ``target`` (``VACUUM INTO``)."""
+    target = Path(target)
+    if target.exists():
+        raise FileExistsError(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    db.execute("VACUUM INTO ?", [str(target)])
+    return target
+
+
+@migrations()
+def m001_schema(db: sqlite_utils.Database) -> None:
+    db["languages"].create({"code": str, "name": str, "position": int}, pk="code")
+    db["languages"].insert_all([
+        {"code": "es", "name": "Español", "position": 1},
+        {"code": "qu", "name": "Runa simi (quechua)", "position": 2},
+    ])
+    # A menu is a list of up to 9 keyed items: lessons and sub-menus. The root menu is "main".
+    db["menus"].create({"slug": str, "title": str, "parent": str, "key": str, "position": int},
+                       pk="slug", foreign_keys=[("parent", "menus", "slug")])
+    db["menus"].insert({"slug": "main", "title": "Menú principal", "parent": None, "key": None,
+                        "position": 0})
+    db["lessons"].create({
+        "id": int, "slug": str, "title": str, "topic": str, "menu": str, "key": str,
+        "keywords": str,  # JSON list of spoken words that pick this lesson
+        "position": int, "published": int, "created_at": str, "updated_at": str,
+    }, pk="id", foreign_keys=[("menu", "menus", "slug")], not_null={"slug", "title"},
+        defaults={"published": 1, "keywords": "[]", "position": 0, "menu": "main"})
+    db["lessons"].create_index(["slug"], unique=True)
+    # Every prepared media file: variants live under media/<hash>.<variant>.wav.
+    db["media"].create({
+        "hash": str, "duration_ms": int, "original_name": str, "original_ext": str,
+        "source_format": str, "loudness_lufs": float, "created_at": str,
+    }, pk="hash")
+    # The recording of a lesson in one language (the current one; replaced on re-upload).
+    db["recordings"].create({
+        "lesson_id": int, "language": str, "media": str, "speaker": str, "synthetic": int,
+        "script": str, "created_at": str,
+    }, pk=("lesson_id", "language"),
+        foreign_keys=[("lesson_id", "lessons", "id"), ("language", "languages", "code"),
+                      ("media", "media", "hash")])
+    # A prompt is a named bit of speech per language: recorded by a leader or synthesised.
+    db["prompts"].create({
+        "name": str, "language": str, "text": str, "media": str, "synthetic": int,
+        "updated_at": str,
+    }, pk=("name", "language"),
+        foreign_keys=[("language", "languages", "code"), ("media", "media", "hash")])
+    # Listeners are pseudonymous: id is an HMAC of the phone number (or a kiosk-made id).
+    db["listeners"].create({"id": str, "language": str, "alerts": int, "first_seen": str,
+                            "last_seen": str}, pk="id", defaults={"alerts": 0})
+    db["progress"].create({"listener": str, "lesson_id": int, "language": str,
+                           "position_ms": int, "updated_at": str}, pk=("listener", "lesson_id"))
+    db["devices"].create({"id": str, "kind": str, "name": str, "token_hash": str,
+                          "created_at": str, "last_seen": str}, pk="id")
+    # Events carry a globally unique id so that a kiosk can push them twice without doubling them.
+    db["listen_events"].create({
+        "id": str, "channel": str, "device": str, "listener": str, "lesson_id": int,
+        "language": str, "input_method": str, "started_at": str, "seconds_heard": float,
+        "furthest_ms": int, "duration_ms": int, "quartile": int, "completed": int,
+    }, pk="id")
+    db["listen_events"].create_index(["lesson_id"])
+    db["listen_events"].create_index(["started_at"])
+    db["nav_events"].create({
+        "id": str, "session": str, "channel": str, "device": str, "listener": str,
+        "step": str, "detail": str, "at": str,
+    }, pk="id")
+    db["nav_events"].create_index(["session"])
+    db["nav_events"].create_index(["step"])
+    db["messages"].create({
+        "id": str, "listener": str, "channel": str, "device": str, "language": str,
+        "path": str, "duration_ms": int, "created_at": str, "heard": int,
+    }, pk="id", defaults={"heard": 0})

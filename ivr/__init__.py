@@ -1,0 +1,1 @@
+"""The phone line: FastAGI server on Asterisk and AMI client (callbacks, outbound, live calls)."""

@@ -1,0 +1,1 @@
+"""The Raspberry Pi kiosk: player, keys, microphone and sync."""
