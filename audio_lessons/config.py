@@ -64,6 +64,7 @@ class MenuSettings:
     skip_ms: int = 10_000  # back / forward step during a lesson
     resume_min_ms: int = 10_000  # offer to resume only past this point ...
     resume_tail_ms: int = 10_000  # ... and not in the last seconds of a lesson
+    pause_seconds: float = 60.0  # a paused lesson waits this long, max_attempts times, then ends
     message_max_seconds: int = 120
 
 
