@@ -124,7 +124,7 @@ class End:
 
 @dataclass(frozen=True)
 class LogNav:
-    step: str  # welcome, language, menu, lesson_start, lesson_75, message, fallback, goodbye, hangup
+    step: str  # one of audio_lessons.events.NAV_STEPS
     detail: str = ""
 
 

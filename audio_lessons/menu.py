@@ -271,7 +271,7 @@ class MenuEngine:
         state = replace(state, auto_played=True)
         say = self._say(state, "auto_play")
         state, actions = self._select(state, pick, "auto")
-        return state, [LogNav("fallback", "auto_play"), *say, *actions]
+        return state, [LogNav("no_input", "auto_play"), *say, *actions]
 
     # ---- choosing and playing a lesson ----------------------------------------------------------
 
@@ -300,8 +300,10 @@ class MenuEngine:
                             self._enter_resume)
 
     def _resume_choice(self, state: State, key: str, via: str) -> Step:
-        offset = state.progress.get(state.listening.lesson_id, 0) if key == "1" else 0
-        return self._play(state, offset, start=True)
+        if key != "1":
+            return self._play(state, 0, start=True)
+        state, actions = self._play(state, state.progress.get(state.listening.lesson_id, 0), True)
+        return state, [LogNav("resume", str(state.listening.lesson_id)), *actions]
 
     def _play(self, state: State, offset: int, start: bool = False) -> Step:
         listening = state.listening.seek(offset)
@@ -427,7 +429,7 @@ class MenuEngine:
             actions.append(LogNav("lesson_75", str(le.lesson_id)))
         progress = dict(state.progress)
         if done:
-            actions.append(ClearProgress(le.lesson_id))
+            actions += [LogNav("lesson_end", str(le.lesson_id)), ClearProgress(le.lesson_id)]
             progress.pop(le.lesson_id, None)
         else:
             actions.append(SaveProgress(le.lesson_id, le.language, le.segment_start))
@@ -516,7 +518,7 @@ class MenuEngine:
 
     def _goodbye(self, state: State, *before: str) -> Step:
         state = replace(state, node="ended", listening=None)
-        return state, [LogNav("goodbye"), *self._say(state, *before, "goodbye"), End()]
+        return state, [*self._say(state, *before, "goodbye"), End()]
 
     def _hang_up(self, state: State, event: HangUp) -> Step:
         actions: list[Action] = []

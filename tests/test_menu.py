@@ -115,7 +115,7 @@ def test_lesson_by_key_plays_to_the_end_and_is_logged_complete():
         (None, ["nav:welcome", "say:welcome", "nav:menu", MENU_ASK]),
         (a.Key("2"), ["nav:lesson_start", "say:keys_help", "play:2:es@0"]),
         (a.PlaybackEnded(2 * MINUTE), [f"listen:2:{2 * MINUTE}/{2 * MINUTE}:key:heard={2 * MINUTE}",
-                                       "nav:lesson_75", "clear:2", "ask:lesson_end[1840]"]),
+                                       "nav:lesson_75", "nav:lesson_end", "clear:2", "ask:lesson_end[1840]"]),
         (a.Key("1"), ["nav:lesson_start", "play:3:es@0"]),  # next lesson, keys explained once
     ])
 
@@ -155,7 +155,7 @@ def test_resume_where_she_stopped_on_a_later_call():
     run_table([
         (None, ["nav:welcome", "say:welcome", "nav:menu", MENU_ASK]),
         (a.Key("2"), ["ask:resume[12]"]),
-        (a.Key("1"), ["nav:lesson_start", "say:keys_help", "play:2:es@61000"]),
+        (a.Key("1"), ["nav:resume", "nav:lesson_start", "say:keys_help", "play:2:es@61000"]),
     ], caller=caller)
     run_table([
         (None, ["nav:welcome", "say:welcome", "nav:menu", MENU_ASK]),
@@ -170,7 +170,7 @@ def test_resume_question_unanswered_resumes():
         (a.Key("2"), ["ask:resume[12]"]),
         (a.Silence(), ["ask:no_input+resume[12]"]),
         (a.Silence(), ["ask:no_input+resume[12]"]),
-        (a.Silence(), ["nav:lesson_start", "say:keys_help", "play:2:es@61000"]),
+        (a.Silence(), ["nav:resume", "nav:lesson_start", "say:keys_help", "play:2:es@61000"]),
     ], caller=Caller(language="es", progress={2: 61_000}))
 
 
@@ -180,16 +180,16 @@ def test_silence_three_times_plays_a_lesson_once_then_says_goodbye():
         (a.Silence(), ["nav:menu", "ask:no_input+" + MENU_ASK[4:]]),
         (a.Silence(), ["nav:menu", "ask:no_input+" + MENU_ASK[4:]]),
         # the first lesson she has not finished, instead of hanging up on her
-        (a.Silence(), ["nav:fallback", "say:auto_play", "nav:lesson_start", "say:keys_help",
+        (a.Silence(), ["nav:no_input", "say:auto_play", "nav:lesson_start", "say:keys_help",
                        "play:2:es@0"]),
         (a.PlaybackEnded(2 * MINUTE), [f"listen:2:{2 * MINUTE}/{2 * MINUTE}:auto:heard={2 * MINUTE}",
-                                       "nav:lesson_75", "clear:2", "ask:lesson_end[1840]"]),
+                                       "nav:lesson_75", "nav:lesson_end", "clear:2", "ask:lesson_end[1840]"]),
         (a.Silence(), ["ask:no_input+lesson_end[1840]"]),
         (a.Silence(), ["ask:no_input+lesson_end[1840]"]),
         (a.Silence(), ["nav:menu", MENU_ASK]),
         (a.Silence(), ["nav:menu", "ask:no_input+" + MENU_ASK[4:]]),
         (a.Silence(), ["nav:menu", "ask:no_input+" + MENU_ASK[4:]]),
-        (a.Silence(), ["nav:goodbye", "say:goodbye", "end"]),
+        (a.Silence(), ["say:goodbye", "end"]),
     ], caller=Caller(language="es", completed=frozenset({1})))
     assert state.node == "ended"
 
@@ -320,5 +320,5 @@ def test_long_pause_ends_the_call_with_the_place_kept():
         (a.Key("5", position_ms=70_000), ["save:1@70000", "pause"]),
         (a.Silence(), ["pause"]),
         (a.Silence(), ["listen:1:70000/120000:key:heard=70000", "save:1@70000",
-                       "nav:goodbye", "say:goodbye", "end"]),
+                       "say:goodbye", "end"]),
     ], settings=settings)
