@@ -135,15 +135,16 @@ class MenuEngine:
 
     # ---- prompts --------------------------------------------------------------------------------
 
-    def _prompt(self, name: str, language: str) -> Prompt | None:
+    def prompt(self, name: str, language: str) -> Prompt | None:
+        """The prompt in ``language``, else in the default language, else None."""
         for lang in (language, self.menu_settings.default_language):
             media = self.catalog.prompts.get((name, lang))
             if media:
                 return Prompt(name, lang, media)
-        return None  # a missing prompt is skipped; `pallay doctor` reports it
+        return None  # skipped: better a shorter menu than a dead call; `pallay init` adds them all
 
     def _prompts(self, state: State, *names: str) -> tuple[Prompt, ...]:
-        found = (self._prompt(n, state.language) for n in names)
+        found = (self.prompt(n, state.language) for n in names)
         return tuple(p for p in found if p is not None)
 
     def _say(self, state: State, *names: str) -> list[Action]:

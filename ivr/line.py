@@ -1,0 +1,178 @@
+"""The lesson line: drives the core menu engine over one FastAGI call.
+
+A thin adapter: each engine action becomes AGI commands, each AGI outcome becomes an engine event.
+Playback positions: STREAM FILE offsets and ``endpos`` count samples of the 8 kHz phone variant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from audio_lessons import catalog, listeners, media, store
+from audio_lessons import actions as a
+from audio_lessons.config import Settings
+from audio_lessons.menu import MenuEngine
+from audio_lessons.session import SessionLog, caller_for
+from ivr.agi import AgiChannel, AgiError, Hangup
+
+log = logging.getLogger(__name__)
+SAMPLES_PER_MS = 8  # the phone variant is 8 kHz
+VOICE_LISTEN_MS = 4_000  # how long a spoken answer may be
+VOICE_SILENCE_S = 1  # end of speech
+
+
+@dataclass
+class Call:
+    """What one call needs: its channel, engine, log and where its files are."""
+
+    channel: AgiChannel
+    engine: MenuEngine
+    log: SessionLog
+    listener: str | None
+
+
+class LessonLine:
+    """The FastAGI handler for the ``lessons`` script; one instance serves every call."""
+
+    def __init__(self, settings: Settings, secret: bytes, recognizer=None,
+                 device: str = "line-1"):
+        self.settings, self.secret, self.recognizer, self.device = (
+            settings, secret, recognizer, device)
+
+    async def __call__(self, channel: AgiChannel) -> None:
+        db = store.connect(self.settings.db_path)  # one connection per call: calls never share one
+        call = None
+        try:
+            call = await asyncio.to_thread(self._open_call, db, channel)
+            await channel.answer()
+            await self._drive(call)
+        except Hangup:
+            log.info("call %s: hung up", channel.unique_id)
+        except Exception:
+            log.exception("call %s failed; playing the sorry prompt", channel.unique_id)
+            await self._sorry(channel, call)
+        finally:
+            db.close()
+
+    async def _sorry(self, channel: AgiChannel, call: Call | None) -> None:
+        """Say sorry and hang up cleanly, whatever state the call was in."""
+        try:
+            sorry = call.engine.prompt("sorry", self.settings.menu.default_language) if call else None
+            if sorry:
+                await channel.stream_file(self._media_path(sorry.media), "")
+            await channel.hangup()
+        except AgiError:
+            pass  # the caller is already gone
+
+    def _open_call(self, db, channel: AgiChannel) -> Call:
+        number = "".join(ch for ch in channel.caller_id if ch.isdigit())
+        listener = listeners.pseudonym(self.secret, number) if len(number) >= 6 else None
+        engine = MenuEngine(catalog.view(db), self.settings)
+        session_log = SessionLog(db, self.settings.messages_dir, channel="phone",
+                                 device=self.device, listener=listener)
+        return Call(channel, engine, session_log, listener)
+
+    async def _drive(self, call: Call) -> None:
+        caller = await asyncio.to_thread(caller_for, call.log.db, call.listener,
+                                         self.recognizer is not None)
+        state, pending = call.engine.start(caller)
+        while True:
+            event = None
+            for action in pending:
+                if isinstance(action, a.BOOKKEEPING):
+                    await asyncio.to_thread(call.log.apply, action)
+                elif isinstance(action, a.End):
+                    await call.channel.hangup()
+                    return
+                else:
+                    event = await self._perform(call, action)
+                    if event is not None:
+                        break
+            if event is None:
+                raise AgiError(f"engine stopped waiting in node {state.node!r}")
+            state, pending = call.engine.handle(state, event)
+
+    async def _perform(self, call: Call, action: a.Action) -> a.Event | None:
+        """Carry out one action; a hang-up at any moment becomes a HangUp event."""
+        try:
+            return await self._act(call.channel, action)
+        except Hangup as exc:
+            position = None
+            if isinstance(action, a.PlayLesson) and exc.endpos is not None:
+                position = exc.endpos // SAMPLES_PER_MS
+            return a.HangUp(position_ms=position)
+
+    async def _act(self, channel: AgiChannel, action: a.Action) -> a.Event | None:
+        match action:
+            case a.Say(prompts):
+                await self._play_prompts(channel, prompts, "")
+                return None
+            case a.Ask(prompts, keys, words, timeout_s):
+                digit = await self._play_prompts(channel, prompts, keys)
+                if digit:
+                    return a.Key(digit)
+                return await self._listen(channel, keys, words, timeout_s)
+            case a.PlayLesson(_, _, hash_, offset_ms, keys):
+                path = self._media_path(hash_)
+                digit, endpos = await channel.stream_file(path, keys, offset_ms * SAMPLES_PER_MS)
+                position = endpos // SAMPLES_PER_MS
+                return a.Key(digit, position_ms=position) if digit else a.PlaybackEnded(position)
+            case a.Pause(prompts, keys, timeout_s):
+                digit = await self._play_prompts(channel, prompts, keys)
+                digit = digit or await channel.wait_for_digit(int(timeout_s * 1000))
+                return a.Key(digit) if digit else a.Silence()
+            case a.Record(max_seconds, stop_keys):
+                return await self._record(channel, max_seconds, stop_keys)
+            case a.PlayMessage(path):
+                await channel.stream_file(str(Path(path).with_suffix("")), "")
+                return None
+        raise AgiError(f"the phone line cannot perform {action!r}")
+
+    def _media_path(self, hash_: str) -> str:
+        """Asterisk takes the path without extension and finds ``.wav`` itself."""
+        return str(media.variant_path(self.settings.media_dir, hash_, "phone").with_suffix(""))
+
+    async def _play_prompts(self, channel: AgiChannel, prompts, keys: str) -> str | None:
+        for prompt in prompts:
+            digit, _ = await channel.stream_file(self._media_path(prompt.media), keys)
+            if digit:
+                return digit
+        return None
+
+    async def _listen(self, channel: AgiChannel, keys: str, words, timeout_s: float) -> a.Event:
+        if not (self.recognizer and words):
+            digit = await channel.wait_for_digit(int(timeout_s * 1000))
+            return a.Key(digit) if digit else a.Silence()
+        path = self._scratch_path("voice")
+        try:
+            result = await channel.record_file(str(path), "wav", keys, VOICE_LISTEN_MS, beep=True,
+                                               silence_s=VOICE_SILENCE_S)
+            if result.digit:
+                return a.Key(result.digit)
+            if result.reason == "hangup":
+                raise Hangup("hung up while speaking")
+            return await asyncio.to_thread(self._recognize, path.with_suffix(".wav"), words)
+        finally:
+            path.with_suffix(".wav").unlink(missing_ok=True)
+
+    def _recognize(self, wav: Path, words) -> a.Event:
+        heard = self.recognizer.recognize_file(wav, words=list(words))
+        if heard.text is None and heard.confidence == 0:
+            return a.Silence()
+        return a.Word(heard.text, heard.confidence, heard.accepted)
+
+    async def _record(self, channel: AgiChannel, max_seconds: int, stop_keys: str) -> a.Event:
+        path = self._scratch_path("message")
+        result = await channel.record_file(str(path), "wav", stop_keys, max_seconds * 1000,
+                                           beep=True, silence_s=5)
+        return a.Recorded(str(path.with_suffix(".wav")), result.endpos // SAMPLES_PER_MS,
+                          hung_up=result.reason == "hangup")
+
+    def _scratch_path(self, kind: str) -> Path:
+        folder = self.settings.data_dir / "spool"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{kind}-{uuid.uuid4().hex}"
