@@ -176,6 +176,10 @@ def child_main() -> None:
     try:
         import pyttsx3
         engine = pyttsx3.init("espeak")
+        # pyttsx3's driver proxy starts "busy", so the first runAndWait runs the queued endLoop before
+        # synthesis starts and returns at once while espeak still writes in its own thread. An empty
+        # first run takes that out of the way; every later job waits for espeak's end-of-message.
+        engine.runAndWait()
     except Exception as exc:  # noqa: BLE001 - told to the parent, which raises SynthesisError
         answers.write(f"pyttsx3/espeak-ng no disponible: {exc}".replace("\n", " ") + "\n")
         return
@@ -190,17 +194,30 @@ def child_main() -> None:
 def _render_job(engine, job: dict) -> str:
     engine.setProperty("voice", job["voice"])
     engine.setProperty("rate", job["rate"])
-    # pyttsx3 2.99's espeak driver now and then writes an empty WAV (about 1 job in 40 here, a race
-    # between its stop flag and the next utterance); a second try has always produced the audio.
+    # pyttsx3 2.99's espeak driver now and then writes an empty WAV or none at all (its event loop
+    # races espeak's callback thread: a stop meant for the previous job cancels this one); a second
+    # try has always produced the audio.
     for attempt in range(1, 4):
+        _wait_idle()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(job["path"])
         # One save_to_file per runAndWait: queuing several loses files with the espeak driver.
-        engine.save_to_file(job["text"], job["path"])
+        engine.save_to_file(job["text"].strip(), job["path"])
         engine.runAndWait()
-        with wave.open(job["path"], "rb") as w:
+        with contextlib.suppress(FileNotFoundError), wave.open(job["path"], "rb") as w:
             if w.getnframes() > 0:
                 return "ok"
-        print(f"empty WAV on attempt {attempt}: {job['text'][:60]!r}", file=sys.stderr)
+        print(f"no audio on attempt {attempt}: {job['text'][:60]!r}", file=sys.stderr)
     return "no audio after 3 attempts"
+
+
+def _wait_idle() -> None:
+    """Wait until espeak has finished the previous message, so a late stop cannot hit this one."""
+    from pyttsx3.drivers import _espeak  # the binding pyttsx3's own driver uses
+
+    deadline = time.monotonic() + 5
+    while _espeak.IsPlaying() and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 def _check_wav(path: Path, text: str) -> None:
