@@ -21,7 +21,7 @@ ENV_TIMEOUT = 5.0  # seconds for the whole environment block
 REPLY_TIMEOUT = 10.0  # seconds for a quick command; playback and recording wait as long as they last
 
 _RESULT = re.compile(r"result=(-?\d+)")
-_DATA_AND_FIELDS = re.compile(r"^(?: \((.*)\))?((?: +[A-Za-z_]+=\S*)*) *$")
+_DATA_AND_FIELDS = re.compile(r"(?: \((.*)\))?((?: +[A-Za-z_]+=\S*)*) *$")
 _FIELD = re.compile(r"([A-Za-z_]+)=(\S*)")
 
 
@@ -172,7 +172,8 @@ class AgiChannel:
             200 result=49 endpos=12345           stopped by key "1" (ASCII 49) at sample 12345
             200 result=1 (oro)                   GET VARIABLE found "oro"
             200 result=0 (timeout) endpos=48000  RECORD FILE ended by silence or its maximum
-            200 result=-1 endpos=8000            the channel failed: the caller hung up -> Hangup
+            200 result=-1 endpos=16160           failed: hung up (-> Hangup) or, on a live channel,
+                                                 a missing file (-> CommandError); see _failed
             510 Invalid or unknown command       -> CommandError
             511 Command Not Permitted on a dead channel or intercept routine   -> Hangup
             520-Invalid command syntax.  Proper usage follows:                 -> CommandError
@@ -206,21 +207,31 @@ class AgiChannel:
             raise Hangup(lines[0])
         if code != 200:
             raise CommandError(f"{text[:60]}: {' / '.join(lines)}")
-        return self._parse_200(lines, text)
-
-    def _parse_200(self, lines: list[str], text: str) -> Reply:
         found = _RESULT.match(lines[0], 4)
         tail = _DATA_AND_FIELDS.match(lines[0], found.end()) if found else None
         if not found or not tail:
             raise ProtocolError(f"unparsable reply {lines[0][:80]!r}")
         fields = dict(_FIELD.findall(tail.group(2)))
         reply = Reply(200, int(found.group(1)), tail.group(1), fields, tuple(lines))
-        if reply.result == -1 and reply.data not in (None, "hangup"):
-            raise CommandError(f"{text[:60]} failed: {reply.data}", reply)
         if reply.result == -1:
-            self.hung_up = True
-            raise Hangup(f"{text.split(' ')[0]} ended by hang-up", reply.endpos)
+            await self._failed(reply, text)
         return reply
+
+    async def _failed(self, reply: Reply, text: str) -> None:
+        # result=-1 usually means the caller left, but STREAM FILE answers a missing file the same
+        # way ("200 result=-1 endpos=0") on a live channel. Ask the channel to tell them apart:
+        # a dead one answers HANGUP, 511 or result=-1 (and each of those raises Hangup here).
+        if reply.data == "hangup":
+            self.hung_up = True
+        if not self.hung_up:
+            try:
+                await self.command("CHANNEL STATUS")
+            except Hangup as exc:
+                exc.endpos = reply.endpos
+                raise
+        if self.hung_up:
+            raise Hangup(f"{text.split(' ')[0]} ended by hang-up", reply.endpos)
+        raise CommandError(f"{text[:60]} failed: {reply.lines[0]}", reply)
 
     async def _read(self, timeout: float | None) -> str:
         try:
@@ -251,32 +262,20 @@ class AgiChannel:
         Asterisk cannot open the file.
         """
         reply = await self.command("STREAM FILE", path, escape_digits, offset, timeout=None)
-        if reply.endpos == 0 and reply.result == 0 and offset == 0:
-            await self._check_played(path)
         return _digit(reply.result), reply.endpos or 0
-
-    async def _check_played(self, path: str) -> None:
-        # Asterisk answers a file it cannot open with "200 result=0 endpos=0", like an empty file;
-        # its PLAYBACKSTATUS-like trace is the warning in its log only, so ask the channel.
-        status = await self.get_variable("STREAMFILE_PLAYBACKSTATUS")
-        if status == "FAILED":
-            raise CommandError(f"cannot play {path!r}")
 
     async def control_stream_file(self, path: str, escape_digits: str = "", skip_ms: int = 10_000,
                                   forward: str = "9", rewind: str = "7", pause: str = "5",
                                   offset_ms: int = 0) -> tuple[str | None, int]:
-        """Play with Asterisk's own skip/pause keys; return (stop key or None, offset in ms).
+        """Play with Asterisk's own skip/pause keys; return (stop key or None, position in ms).
 
-        ``escape_digits`` stop playback; ``forward``/``rewind``/``pause`` act inside it. The offset
-        comes from CPLAYBACKOFFSET (milliseconds), which Asterisk sets when playback stops.
+        ``escape_digits`` stop playback; ``forward``/``rewind``/``pause`` act inside it. Unlike
+        STREAM FILE, the reply's endpos is in milliseconds ("200 result=-1 endpos=3260" after a
+        hang-up 3.26 s in; "endpos=-1" for a missing file, which raises CommandError).
         """
         reply = await self.command("CONTROL STREAM FILE", path, escape_digits, skip_ms, forward,
                                    rewind, pause, offset_ms, timeout=None)
-        status = await self.get_variable("CPLAYBACKSTATUS")
-        if status == "ERROR":
-            raise CommandError(f"cannot play {path!r}", reply)
-        offset = await self.get_variable("CPLAYBACKOFFSET")
-        return _digit(reply.result), int(offset) if offset and offset.isdigit() else 0
+        return _digit(reply.result), max(reply.endpos or 0, 0)
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
         """Wait up to ``timeout_ms`` (-1: forever) for one key; None on timeout."""

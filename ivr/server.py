@@ -85,9 +85,10 @@ class AgiServer:
         except Hangup as exc:
             log.info("call %s: caller gone (%s)", channel.unique_id, exc)
         except asyncio.CancelledError:
+            # Only close() cancels a call task, and asyncio's stream callback would log a
+            # cancelled connection task as an error: end the call here instead of re-raising.
             log.warning("call %s: cut by server shutdown; hanging up", channel.unique_id)
             await _hang_up(channel)
-            raise
         except Exception:  # one broken call must not touch the others: log it, end it
             log.exception("call %s: handler for %r failed; hanging up", channel.unique_id,
                           channel.script)

@@ -41,17 +41,20 @@ DEPLOY = ROOT / "deploy" / "asterisk"
 SOUNDS = "/usr/share/asterisk/sounds"
 
 # Only what the phone line and its tests use: loads fast and logs little.
-MODULES = """
-pbx_config res_agi app_playback app_controlplayback app_senddtmf app_mixmonitor app_record
-app_userevent app_verbose app_stack res_speech res_pjsip_pubsub app_echo app_waitforsilence func_strings func_callerid
-func_channel func_timeout func_logic func_cut res_timing_timerfd format_gsm format_wav format_pcm
-format_sln codec_gsm codec_ulaw codec_alaw codec_a_mu codec_resample bridge_simple
-bridge_native_rtp res_rtp_asterisk res_sorcery_config res_sorcery_memory res_sorcery_astdb
-res_pjproject res_pjsip res_pjsip_session chan_pjsip res_pjsip_sdp_rtp res_pjsip_caller_id
-res_pjsip_endpoint_identifier_ip res_pjsip_endpoint_identifier_user res_pjsip_authenticator_digest
-res_pjsip_outbound_authenticator_digest res_pjsip_outbound_registration res_pjsip_registrar
-res_pjsip_acl res_pjsip_dtmf_info res_pjsip_nat
-""".split()
+MODULES = [
+    "pbx_config", "res_agi", "app_playback", "app_controlplayback", "app_senddtmf",
+    "app_mixmonitor", "app_record", "app_userevent", "app_verbose", "app_stack", "app_exec",
+    "res_speech", "res_pjsip_pubsub", "app_echo", "app_waitforsilence", "func_strings",
+    "func_callerid", "func_channel", "func_timeout", "func_logic", "func_cut",
+    "res_timing_timerfd", "format_gsm", "format_wav", "format_pcm", "format_sln", "codec_gsm",
+    "codec_ulaw", "codec_alaw", "codec_a_mu", "codec_resample", "bridge_simple",
+    "bridge_native_rtp", "res_rtp_asterisk", "res_sorcery_config", "res_sorcery_memory",
+    "res_sorcery_astdb", "res_pjproject", "res_pjsip", "res_pjsip_session", "chan_pjsip",
+    "res_pjsip_sdp_rtp", "res_pjsip_caller_id", "res_pjsip_endpoint_identifier_ip",
+    "res_pjsip_endpoint_identifier_user", "res_pjsip_authenticator_digest",
+    "res_pjsip_outbound_authenticator_digest", "res_pjsip_outbound_registration",
+    "res_pjsip_registrar", "res_pjsip_acl", "res_pjsip_dtmf_info", "res_pjsip_nat",
+]
 
 # Stock files copied as they are, so the modules that read them find their defaults.
 STOCK_FILES = ["cdr.conf", "cel.conf", "features.conf", "indications.conf", "acl.conf", "udptl.conf",
@@ -83,7 +86,7 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 def build_chroot() -> Path:
     """Build or find the cached chroot; raise ChrootUnavailable with the script's last words."""
-    done = subprocess.run(["bash", str(SCRIPT), "build"], capture_output=True, text=True)
+    done = subprocess.run(["bash", str(SCRIPT), "build"], check=False, capture_output=True, text=True)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or [f"exit {done.returncode}"]
         raise ChrootUnavailable(lines[-1])
@@ -121,7 +124,7 @@ class Asterisk:
         """Run a console command (``asterisk -rx``) and return its output."""
         done = subprocess.run(
             ["chroot", str(self.chroot), "/usr/sbin/asterisk", "-C", self.conf, "-rx", command],
-            capture_output=True, text=True, timeout=timeout)
+            check=False, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise RuntimeError(f"asterisk -rx {command!r}: {done.stderr.strip() or done.stdout}")
         return done.stdout
@@ -163,6 +166,7 @@ def write_config(ast: Asterisk) -> None:
     etc = base / "etc"
     for sub in ("etc/extensions.d", "etc/pjsip.d", "run", "log", "spool", "db", "rec"):
         (base / sub).mkdir(parents=True, exist_ok=True)
+    rtp = 20000 + (ast.sip_port % 20000) // 2 * 2  # even, as Asterisk wants, and near no default
     files = {
         "asterisk.conf": _asterisk_conf(ast.base_dir),
         "modules.conf": "[modules]\nautoload = no\n"
@@ -181,7 +185,7 @@ def write_config(ast: Asterisk) -> None:
             "agi://127.0.0.1:4573/", f"agi://127.0.0.1:{ast.agi_port}/"),
         "pjsip.conf": f"[loopback]\ntype = transport\nprotocol = udp\n"
                       f"bind = 127.0.0.1:{ast.sip_port}\n\n#tryinclude pjsip.d/*.conf\n",
-        "rtp.conf": f"[general]\nrtpstart = {ast.sip_port + 2}\nrtpend = {ast.sip_port + 400}\n",
+        "rtp.conf": f"[general]\nrtpstart = {rtp}\nrtpend = {rtp + 400}\n",
     }
     for name in STOCK_FILES:
         shutil.copy(ast.host_path(f"/etc/asterisk/{name}"), etc / name)
