@@ -1,0 +1,190 @@
+"""The starter pack: seven safety lessons and every menu prompt, as synthetic placeholders.
+
+A fresh pallay speaks at once: each starter text is synthesised, prepared as media and registered.
+Leaders then replace the placeholders with their own voices; ``install`` never overwrites what a
+leader recorded (``synthetic = 0``) and, run again, adds nothing and synthesises nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from audio_lessons import catalog, media
+from audio_lessons.config import Settings
+from audio_lessons.synth import Synthesizer
+
+log = logging.getLogger(__name__)
+
+STARTER_DIR = Path(__file__).resolve().parent / "starter"
+LESSONS_FILE = STARTER_DIR / "lessons.toml"
+PROMPTS_FILE = STARTER_DIR / "prompts.toml"
+SPEAKER = "Voz sintética: reemplazar con la grabación de una lideresa"
+# Digits and "para" last well under the upload minimum once their silence is trimmed.
+PROMPT_MIN_SECONDS = 0.2
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class StarterLesson:
+    slug: str
+    key: str
+    title: str
+    topic: str
+    keywords: tuple[str, ...]
+    script: str
+    title_qu: str = ""
+
+
+@dataclass(frozen=True)
+class Summary:
+    lessons_added: int = 0
+    lessons_kept: int = 0
+    recordings_added: int = 0  # a synthetic recording given to a kept lesson that had none
+    prompts_added: int = 0
+    prompts_updated: int = 0  # synthetic prompts whose starter text changed
+    prompts_kept: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One text to speak and where its media goes."""
+
+    kind: str  # "lesson" or "prompt"
+    name: str  # lesson slug or prompt name
+    language: str
+    text: str
+
+
+def load_lessons(path: Path = LESSONS_FILE) -> list[StarterLesson]:
+    """The starter lessons, in menu order."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return [StarterLesson(slug=row["slug"], key=row["key"], title=row["title"], topic=row["topic"],
+                          keywords=tuple(row["keywords"]), script=row["script"].strip(),
+                          title_qu=row.get("title_qu", ""))
+            for row in data["lesson"]]
+
+
+def load_prompts(path: Path = PROMPTS_FILE,
+                 lessons: list[StarterLesson] | None = None) -> dict[tuple[str, str], str]:
+    """(prompt name, language) -> text, with a ``title:<slug>`` per lesson; empty texts left out."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    texts = {(name, lang): text.strip() for name, by_lang in data.items()
+             for lang, text in by_lang.items() if text.strip()}
+    for lesson in load_lessons() if lessons is None else lessons:
+        texts[(f"title:{lesson.slug}", "es")] = lesson.title
+        if lesson.title_qu:
+            texts[(f"title:{lesson.slug}", "qu")] = lesson.title_qu
+    return texts
+
+
+def install(db: sqlite_utils.Database, settings: Settings, synthesizer: Synthesizer,
+            progress: Progress | None = None, *, lessons_file: Path = LESSONS_FILE,
+            prompts_file: Path = PROMPTS_FILE) -> Summary:
+    """Add the starter lessons and prompts that are missing, each with synthetic speech.
+
+    ``progress(done, total, label)`` is called as texts are stored; other TOML files in the same
+    format can replace the bundled pack.
+    """
+    started = time.monotonic()
+    lessons = load_lessons(lessons_file)
+    jobs, counts = _plan(db, lessons, load_prompts(prompts_file, lessons))
+    report = progress or (lambda done, total, label: None)
+    report(0, len(jobs), "voz sintética")
+    wavs = synthesizer.render_many([(job.text, job.language) for job in jobs])
+    by_slug = {lesson.slug: lesson for lesson in lessons}
+    for done, (job, wav) in enumerate(zip(jobs, wavs, strict=True), start=1):
+        counts[_store(db, settings, job, wav, by_slug)] += 1
+        report(done, len(jobs), job.name)
+    summary = Summary(**counts, seconds=round(time.monotonic() - started, 1))
+    log.info("starter pack installed: %s", summary)
+    return summary
+
+
+def _plan(db: sqlite_utils.Database, lessons: list[StarterLesson],
+          prompts: dict[tuple[str, str], str]) -> tuple[list[_Job], dict[str, int]]:
+    """What is missing: lessons by slug, prompts by (name, language); count what is kept."""
+    counts = {f.name: 0 for f in dataclasses.fields(Summary) if f.name != "seconds"}
+    existing = {row["slug"]: row["id"] for row in db.query("select id, slug from lessons")}
+    recorded = {row["lesson_id"] for row in
+                db.query("select lesson_id from recordings where language = 'es'")}
+    jobs = []
+    for lesson in lessons:
+        if lesson.slug not in existing or existing[lesson.slug] not in recorded:
+            jobs.append(_Job("lesson", lesson.slug, "es", lesson.script))
+        if lesson.slug in existing:
+            counts["lessons_kept"] += 1
+    for (name, language), text in prompts.items():
+        current = _prompt_row(db, name, language)
+        if current is None or (current["synthetic"] and current["text"] != text):
+            jobs.append(_Job("prompt", name, language, text))
+        else:
+            counts["prompts_kept"] += 1
+    return jobs, counts
+
+
+def _prompt_row(db: sqlite_utils.Database, name: str, language: str) -> dict | None:
+    rows = list(db.query("select text, synthetic from prompts where name = ? and language = ?"
+                         " and media is not null", [name, language]))
+    return rows[0] if rows else None
+
+
+def _store(db: sqlite_utils.Database, settings: Settings, job: _Job, wav: Path,
+           lessons: dict[str, StarterLesson]) -> str:
+    """Prepare and register one synthesised text; return the Summary field to count it in."""
+    media_settings = settings.media
+    if job.kind == "prompt":
+        media_settings = dataclasses.replace(
+            media_settings, min_seconds=min(media_settings.min_seconds, PROMPT_MIN_SECONDS))
+    original_name = f"{job.name.replace(':', '-')}.{job.language}.wav"
+    prepared = media.prepare(wav, settings.media_dir, media_settings, original_name=original_name)
+    media.register(db, prepared, original_name)
+    if job.kind == "prompt":
+        return _store_prompt(db, job, prepared.hash)
+    return _store_lesson(db, lessons[job.name], prepared.hash)
+
+
+def _store_prompt(db: sqlite_utils.Database, job: _Job, media_hash: str) -> str:
+    # Checked again just before writing: a leader may have recorded this prompt meanwhile.
+    current = _prompt_row(db, job.name, job.language)
+    if current is not None and not current["synthetic"]:
+        log.info("prompt %s/%s was recorded by a leader meanwhile; kept", job.name, job.language)
+        return "prompts_kept"
+    catalog.set_prompt(db, job.name, job.language, media_hash, text=job.text, synthetic=True)
+    return "prompts_added" if current is None else "prompts_updated"
+
+
+def _store_lesson(db: sqlite_utils.Database, lesson: StarterLesson, media_hash: str) -> str:
+    rows = list(db.query("select id from lessons where slug = ?", [lesson.slug]))
+    if rows:  # an earlier install stopped before its recording was stored
+        lesson_id, counted = rows[0]["id"], "recordings_added"
+    else:
+        lesson_id = catalog.add_lesson(db, slug=lesson.slug, title=lesson.title, topic=lesson.topic,
+                                       menu=catalog.ROOT_MENU, key=_free_key(db, lesson),
+                                       keywords=lesson.keywords)
+        counted = "lessons_added"
+    catalog.set_recording(db, lesson_id, "es", media_hash, speaker=SPEAKER, synthetic=True,
+                          script=lesson.script)
+    return counted
+
+
+def _free_key(db: sqlite_utils.Database, lesson: StarterLesson) -> str | None:
+    """The lesson's key in the main menu, or None if a leader already gave it to something else."""
+    taken = {row["key"] for row in db.query(
+        "select key from lessons where menu = ? and key is not null union "
+        "select key from menus where parent = ? and key is not null",
+        [catalog.ROOT_MENU, catalog.ROOT_MENU])}
+    if lesson.key in taken:
+        log.warning("key %s of the main menu is taken; starter lesson %s added without a key",
+                    lesson.key, lesson.slug)
+        return None
+    return lesson.key
