@@ -18,7 +18,7 @@ MIRROR=${PALLAY_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 PACKAGES=asterisk,asterisk-core-sounds-es-gsm
 STAMP=.pallay-complete
 
-die() { echo "asterisk-chroot: $*" >&2; exit "${2:-1}"; }
+die() { echo "asterisk-chroot: $1" >&2; exit "${2:-1}"; }
 
 # Unmounts everything mounted below a folder (debootstrap mounts proc and sys while it works, and an
 # interrupted build can leave them behind), deepest first.
@@ -65,7 +65,9 @@ build() {
   flock 9
   if [ -f "$DIR/$STAMP" ]; then echo "$DIR"; return; fi
   local old
-  for old in "$DIR".tmp.*; do [ -d "$old" ] && remove_tree "$old"; done
+  for old in "$DIR".tmp.*; do
+    if [ -d "$old" ]; then remove_tree "$old"; else rm -f "$old"; fi
+  done
   ensure_debootstrap
   local tmp log started
   tmp=$(mktemp -d "$DIR.tmp.XXXXXX")
