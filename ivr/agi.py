@@ -171,7 +171,7 @@ class AgiChannel:
             200 result=0                         done; for key-waiting commands: no key pressed
             200 result=49 endpos=12345           stopped by key "1" (ASCII 49) at sample 12345
             200 result=1 (oro)                   GET VARIABLE found "oro"
-            200 result=0 (timeout) endpos=48000  RECORD FILE ended by silence or its maximum
+            200 result=1 (timeout) endpos=11840  RECORD FILE ended by silence or its maximum
             200 result=-1 endpos=16160           failed: hung up (-> Hangup) or, on a live channel,
                                                  a missing file (-> CommandError); see _failed
             510 Invalid or unknown command       -> CommandError
@@ -289,7 +289,9 @@ class AgiChannel:
         """Record the caller into ``path.format`` until a key, silence, ``timeout_ms`` or hang-up.
 
         A hang-up keeps what was recorded and returns reason "hangup" instead of raising, because
-        a message cut short is still a message; the next command raises Hangup.
+        a message cut short is still a message; the next command raises Hangup. endpos counts the
+        samples that really arrived ("200 result=1 (timeout) endpos=11840" after 1.5 s of speech;
+        endpos=0 if the line carried no audio at all).
         """
         words: list[str | int] = ["RECORD FILE", path, format, escape_digits, timeout_ms, 0]
         if beep:

@@ -62,13 +62,14 @@ STOCK_FILES = ["cdr.conf", "cel.conf", "features.conf", "indications.conf", "acl
 
 TEST_DIALPLAN = """
 [pallay-test-caller]
-; A caller: records what it hears, waits, presses keys, keeps listening, hangs up.
+; A caller: records what it hears, waits, presses keys, speaks, keeps listening, hangs up.
 ; Variables come from the Originate (inherited with __): PALLAY_REC, PALLAY_WAIT, PALLAY_KEYS,
-; PALLAY_HOLD.
+; PALLAY_SAY (sound files the caller speaks, &-separated), PALLAY_HOLD.
 exten => s,1,Answer()
  same => n,MixMonitor(${PALLAY_REC})
  same => n,Wait(${PALLAY_WAIT})
  same => n,ExecIf($["${PALLAY_KEYS}" != ""]?SendDTMF(${PALLAY_KEYS}))
+ same => n,ExecIf($["${PALLAY_SAY}" != ""]?Playback(${PALLAY_SAY}))
  same => n,Wait(${PALLAY_HOLD})
  same => n,Hangup()
 """
@@ -250,7 +251,8 @@ def stop(ast: Asterisk) -> None:
         subprocess.run(["umount", "-l", str(target)], check=False)
     subprocess.run(["bash", str(SCRIPT), "umount"], check=False,
                    env={**os.environ, "PALLAY_ASTERISK_CHROOT": str(ast.chroot)})
-    shutil.rmtree(ast.host_path(ast.base_dir), ignore_errors=True)
+    if not os.environ.get("PALLAY_KEEP_ASTERISK"):
+        shutil.rmtree(ast.host_path(ast.base_dir), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -289,6 +291,13 @@ class AgiTestServer:
     def run(self, coro, timeout: float = 30):
         """Run a coroutine on the server's loop and return its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def wait_idle(self, timeout: float = 15) -> None:
+        """Return once every call has ended, its last log line written."""
+        async def idle():
+            while self._server.calls:
+                await asyncio.wait(set(self._server.calls))
+        self.run(idle(), timeout)
 
     def close(self) -> None:
         if self._server is not None:

@@ -135,7 +135,7 @@ def test_normal_session_parses_every_reply():
     assert rec.seen["unset"] is None
     assert rec.seen["wait"] is None
     record = rec.seen["record"]
-    assert (record.digit, record.endpos, record.reason) == (None, 24000, "timeout")
+    assert (record.digit, record.endpos, record.reason) == (None, 11840, "timeout")
 
 
 def test_hangup_mid_stream_is_a_clean_hangup_with_position(caplog):

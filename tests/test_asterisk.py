@@ -20,11 +20,11 @@ FRAME = 160  # 20 ms at 8 kHz
 
 
 def call(ami: Ami, asterisk: Asterisk, name: str, context: str = "pallay-lessons",
-         wait: float = 2, keys: str = "", hold: float = 10, **extra: str) -> str:
+         wait: float = 2, keys: str = "", hold: float = 10, say: str = "", **extra: str) -> str:
     """Place a test caller into ``context``; return the recording's path inside the chroot."""
     rec = f"{asterisk.base_dir}/rec/{name}.wav"
     variables = [f"__PALLAY_REC={rec}", f"__PALLAY_WAIT={wait}", f"__PALLAY_KEYS={keys}",
-                 f"__PALLAY_HOLD={hold}"]
+                 f"__PALLAY_HOLD={hold}", f"__PALLAY_SAY={say}"]
     reply = ami.action("Originate", Channel="Local/s@pallay-test-caller", Context=context,
                        Exten="s", Priority="1", Async="true", Variable=variables, **extra)
     assert reply["Response"] == "Success", reply
@@ -166,3 +166,22 @@ def test_dialplan_snippet_cannot_reach_a_trunk():
         assert len(parts) < 3 or parts[0] in contexts, target
     assert "Answer(" not in code.split("[pallay-missed]")[1]
     assert "FILTER(" in code
+
+
+def test_record_file_keeps_what_the_caller_said(asterisk, agi_server, ami):
+    results: queue.Queue = queue.Queue()
+    path = f"{asterisk.base_dir}/rec/message"
+
+    async def lessons(ch: AgiChannel) -> None:
+        await ch.answer()
+        results.put(await ch.record_file(path, "wav", "#", timeout_ms=1500, beep=False))
+        await ch.hangup()
+
+    agi_server.routes["lessons"] = lessons
+    call(ami, asterisk, "record", wait=0, say="demo-congrats", hold=0)
+    result = results.get(timeout=15)
+    agi_server.wait_idle()
+    assert (result.digit, result.reason) == (None, "timeout")
+    assert result.endpos == pytest.approx(1.5 * 8000, abs=0.2 * 8000)
+    with wave.open(str(asterisk.host_path(path + ".wav"))) as w:
+        assert w.getnframes() / w.getframerate() == pytest.approx(1.5, abs=0.2)
