@@ -2,7 +2,7 @@
 # Installs the Debian packages pallay needs, only those missing. As root it installs them;
 # otherwise it prints the exact command to run.
 set -euo pipefail
-packages=(python3-venv ffmpeg sox libsox-fmt-all espeak-ng libportaudio2 "$@")
+packages=(python3-venv ffmpeg sox libsox-fmt-all libopencore-amrnb0 libopencore-amrwb0 espeak-ng libportaudio2 "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
