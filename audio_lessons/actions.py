@@ -156,6 +156,13 @@ class SetLanguage:
 
 
 @dataclass(frozen=True)
+class SetAlerts:
+    """She agreed to be called when there is a new lesson (the phone line keeps her number)."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
 class SaveMessage:
     path: str
     duration_ms: int
@@ -168,7 +175,7 @@ class DiscardMessage:
 
 
 Action = (Say | Ask | PlayLesson | Pause | Record | PlayMessage | End | LogNav | LogListen
-          | SaveProgress | ClearProgress | SetLanguage | SaveMessage | DiscardMessage)
+          | SaveProgress | ClearProgress | SetLanguage | SetAlerts | SaveMessage | DiscardMessage)
 WAITING = (Ask, PlayLesson, Pause, Record)
 BOOKKEEPING = (LogNav, LogListen, SaveProgress, ClearProgress, SetLanguage, SaveMessage,
                DiscardMessage)

@@ -35,6 +35,7 @@ from audio_lessons.actions import (
     SaveMessage,
     SaveProgress,
     Say,
+    SetAlerts,
     SetLanguage,
     Silence,
     Word,
@@ -65,6 +66,8 @@ class Caller:
     progress: Mapping[int, int] = field(default_factory=dict)  # lesson id -> position ms
     completed: frozenset[int] = frozenset()
     voice: bool = False  # a recogniser is listening after each prompt
+    offer_alerts: bool = False  # phone line, known number, not yet subscribed to new-lesson calls
+    start_lesson: int | None = None  # an alert call: go straight to this lesson
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class State:
     helped: bool = False  # the playback keys were explained this session
     message: Recorded | None = None
     pending_key: str | None = None  # a leaving command waiting for confirmation
+    offer_alerts: bool = False
 
 
 class MenuEngine:
@@ -120,9 +124,16 @@ class MenuEngine:
         known = caller.language in self.menu_settings.languages
         language = caller.language if known else self.menu_settings.default_language
         state = State(node="welcome", language=language, voice=caller.voice,
-                      progress=dict(caller.progress), completed=caller.completed)
+                      progress=dict(caller.progress), completed=caller.completed,
+                      offer_alerts=caller.offer_alerts)
         welcome = [LogNav("welcome"), *self._say(state, "welcome")]
-        state, actions = self._enter_menu(state) if known else self._enter_language(state)
+        lesson = self.catalog.lessons.get(caller.start_lesson)
+        if lesson is not None:
+            state, actions = self._select(state, lesson, "auto")
+        elif known:
+            state, actions = self._enter_menu(state)
+        else:
+            state, actions = self._enter_language(state)
         return state, welcome + actions
 
     def handle(self, state: State, event: Event) -> Step:
@@ -440,8 +451,26 @@ class MenuEngine:
 
     def _lesson_done(self, state: State) -> Step:
         state, actions = self._finish_listen(state)
-        state, more = self._enter_after(state)
+        if state.offer_alerts:
+            state, more = self._enter_alerts(replace(state, offer_alerts=False))
+        else:
+            state, more = self._enter_after(state)
         return state, actions + more
+
+    def _enter_alerts(self, state: State, prefix: tuple[str, ...] = ()) -> Step:
+        """Once per call, after a lesson: offer a free call when there is a new lesson."""
+        state = replace(state, node="alerts")
+        return state, [self._ask(state, ("alerts_offer",), "12", YES_NO, prefix)]
+
+    def _on_alerts(self, state: State, event: Event) -> Step:
+        return self._choose(state, event, "12", YES_NO, self._alerts_choice,
+                            lambda s: self._enter_after(s), self._enter_alerts)
+
+    def _alerts_choice(self, state: State, key: str, via: str) -> Step:
+        if key != "1":
+            return self._enter_after(state)
+        state, actions = self._enter_after(state, prefix=("alerts_on",))
+        return state, [SetAlerts(True), *actions]
 
     def _enter_after(self, state: State, prefix: tuple[str, ...] = ()) -> Step:
         state = replace(state, node="after")

@@ -16,7 +16,7 @@ MINUTE = 60_000
 PROMPTS = ("welcome", "language", "menu", "para", "marque", "message_option", "language_option",
            "invalid", "not_understood", "no_input", "auto_play", "resume", "keys_help", "paused",
            "lesson_end", "no_more", "record_intro", "record_review", "record_saved",
-           "record_empty", "goodbye", "confirm_menu", "voice_hint",
+           "record_empty", "goodbye", "confirm_menu", "voice_hint", "alerts_offer", "alerts_on",
            *(f"digit:{d}" for d in range(10)))
 
 
@@ -69,6 +69,8 @@ def render(action):
             return f"clear:{lesson_id}"
         case a.SetLanguage(language):
             return f"lang:{language}"
+        case a.SetAlerts(on):
+            return f"alerts:{'on' if on else 'off'}"
         case a.SaveMessage(path, _, language):
             return f"savemsg:{path}:{language}"
         case a.DiscardMessage(path):
@@ -322,3 +324,25 @@ def test_long_pause_ends_the_call_with_the_place_kept():
         (a.Silence(), ["listen:1:70000/120000:key:heard=70000", "save:1@70000",
                        "say:goodbye", "end"]),
     ], settings=settings)
+
+
+def test_after_her_first_lesson_she_is_offered_a_call_for_new_lessons_once():
+    caller = Caller(language="es", offer_alerts=True)
+    run_table([
+        (None, ["nav:welcome", "say:welcome", "nav:menu", MENU_ASK]),
+        (a.Key("1"), ["nav:lesson_start", "say:keys_help", "play:1:es@0"]),
+        (a.PlaybackEnded(2 * MINUTE), [f"listen:1:{2 * MINUTE}/{2 * MINUTE}:key:heard={2 * MINUTE}",
+                                       "nav:lesson_75", "nav:lesson_end", "clear:1",
+                                       "ask:alerts_offer[12]"]),
+        (a.Key("1"), ["alerts:on", "ask:alerts_on+lesson_end[1840]"]),
+        (a.Key("1"), ["nav:lesson_start", "play:2:es@0"]),
+        (a.PlaybackEnded(2 * MINUTE), [f"listen:2:{2 * MINUTE}/{2 * MINUTE}:key:heard={2 * MINUTE}",
+                                       "nav:lesson_75", "nav:lesson_end", "clear:2",
+                                       "ask:lesson_end[1840]"]),
+    ], caller=caller)
+
+
+def test_an_alert_call_starts_with_its_lesson():
+    run_table([
+        (None, ["nav:welcome", "say:welcome", "nav:lesson_start", "say:keys_help", "play:3:es@0"]),
+    ], caller=Caller(language="es", start_lesson=3))
