@@ -131,3 +131,80 @@ def m001_schema(db: sqlite_utils.Database) -> None:
         "id": str, "listener": str, "channel": str, "device": str, "language": str,
         "path": str, "duration_ms": int, "created_at": str, "heard": int,
     }, pk="id", defaults={"heard": 0})
+
+
+# Statistics read from rollups kept by triggers, so a dashboard query touches thousands of rows, not a
+# million events. Days are Peru's local days (UTC-5 all year, no daylight saving): an evening call at
+# 22:00 counts on that evening's date, not the next UTC day. Days are stored as days since 1970-01-01.
+STATS_DAY_SQL = "CAST(julianday({ts}, '-5 hours') - 2440587.5 AS INTEGER)"
+_MEASURES = ("listens", "reached_1", "reached_2", "reached_3", "reached_4", "seconds_heard")
+
+
+def _rollup_trigger_sql(table: str, keys: dict[str, str]) -> str:
+    """One UPSERT statement adding NEW (a listen event) to the rollup ``table`` at ``keys``."""
+    values = {**keys, "listens": "1", "reached_1": "NEW.quartile >= 1",
+              "reached_2": "NEW.quartile >= 2", "reached_3": "NEW.quartile >= 3",
+              "reached_4": "NEW.quartile >= 4", "seconds_heard": "coalesce(NEW.seconds_heard, 0)"}
+    updates = ", ".join(f"{m} = {m} + excluded.{m}" for m in _MEASURES)
+    return (f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(values.values())}) "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates};")
+
+
+@migrations()
+def m002_stats_rollups(db: sqlite_utils.Database) -> None:
+    day = STATS_DAY_SQL.format(ts="NEW.started_at")
+    measures = ("listens INTEGER NOT NULL, reached_1 INTEGER NOT NULL, reached_2 INTEGER NOT NULL, "
+                "reached_3 INTEGER NOT NULL, reached_4 INTEGER NOT NULL, seconds_heard REAL NOT NULL")
+    # Small integer ids keep the distinct-listener tables compact (listener ids are 32-char hex).
+    db.execute("CREATE TABLE stats_listener_ids (n INTEGER PRIMARY KEY, listener TEXT NOT NULL UNIQUE)")
+    db.execute("CREATE TABLE stats_device_ids (n INTEGER PRIMARY KEY, channel TEXT NOT NULL, "
+               "device TEXT NOT NULL, UNIQUE (channel, device))")
+    db.execute(f"CREATE TABLE stats_lesson_day (channel TEXT NOT NULL, day INTEGER NOT NULL, "
+               f"lesson_id INTEGER NOT NULL, {measures}, "
+               f"PRIMARY KEY (channel, day, lesson_id)) WITHOUT ROWID")
+    db.execute(f"CREATE TABLE stats_device_lesson_day (channel TEXT NOT NULL, device TEXT NOT NULL, "
+               f"day INTEGER NOT NULL, lesson_id INTEGER NOT NULL, {measures}, "
+               f"PRIMARY KEY (device, channel, day, lesson_id)) WITHOUT ROWID")
+    db.execute(f"CREATE TABLE stats_device_day (channel TEXT NOT NULL, device TEXT NOT NULL, "
+               f"day INTEGER NOT NULL, {measures}, PRIMARY KEY (channel, device, day)) WITHOUT ROWID")
+    db.execute("CREATE TABLE stats_lesson_listener_day (lesson_id INTEGER NOT NULL, "
+               "listener INTEGER NOT NULL, day INTEGER NOT NULL, device INTEGER NOT NULL, "
+               "PRIMARY KEY (lesson_id, listener, day, device)) WITHOUT ROWID")
+    db.execute("CREATE TABLE stats_listener_day (listener INTEGER NOT NULL, day INTEGER NOT NULL, "
+               "device INTEGER NOT NULL, PRIMARY KEY (listener, day, device)) WITHOUT ROWID")
+    # Sessions reaching a step, counted once per session at the step's first occurrence.
+    db.execute("CREATE TABLE stats_nav_day (channel TEXT NOT NULL, device TEXT NOT NULL, "
+               "day INTEGER NOT NULL, step TEXT NOT NULL, sessions INTEGER NOT NULL, "
+               "PRIMARY KEY (channel, device, day, step)) WITHOUT ROWID")
+    channel, device = "coalesce(NEW.channel, '')", "coalesce(NEW.device, '')"
+    device_n = (f"(SELECT n FROM stats_device_ids WHERE channel = {channel} "
+                f"AND device = {device})")
+    listener_n = "(SELECT n FROM stats_listener_ids WHERE listener = NEW.listener)"
+    db.execute(f"""CREATE TRIGGER stats_listen_rollup AFTER INSERT ON listen_events BEGIN
+        {_rollup_trigger_sql("stats_lesson_day",
+                             {"channel": channel, "day": day, "lesson_id": "NEW.lesson_id"})}
+        {_rollup_trigger_sql("stats_device_lesson_day", {"channel": channel, "device": device,
+                             "day": day, "lesson_id": "NEW.lesson_id"})}
+        {_rollup_trigger_sql("stats_device_day",
+                             {"channel": channel, "device": device, "day": day})}
+    END""")
+    db.execute(f"""CREATE TRIGGER stats_listen_listeners AFTER INSERT ON listen_events
+        WHEN NEW.listener IS NOT NULL AND NEW.listener <> '' BEGIN
+        INSERT OR IGNORE INTO stats_device_ids (channel, device) VALUES ({channel}, {device});
+        INSERT OR IGNORE INTO stats_listener_ids (listener) VALUES (NEW.listener);
+        INSERT OR IGNORE INTO stats_lesson_listener_day VALUES
+            (NEW.lesson_id, {listener_n}, {day}, {device_n});
+        INSERT OR IGNORE INTO stats_listener_day VALUES ({listener_n}, {day}, {device_n});
+    END""")
+    # The phone line looks up a caller's completed lessons at every call start.
+    db.execute("CREATE INDEX idx_listen_events_listener ON listen_events (listener, completed, lesson_id)")
+    # Without it the planner may pick the low-selectivity step index and every insert scans a step.
+    db.execute("CREATE INDEX stats_nav_session_step ON nav_events (session, step)")
+    nav_day = STATS_DAY_SQL.format(ts="NEW.at")
+    db.execute(f"""CREATE TRIGGER stats_nav_rollup AFTER INSERT ON nav_events
+        WHEN NOT EXISTS (SELECT 1 FROM nav_events WHERE session = NEW.session AND step = NEW.step
+                         AND id <> NEW.id) BEGIN
+        INSERT INTO stats_nav_day (channel, device, day, step, sessions)
+            VALUES ({channel}, {device}, {nav_day}, NEW.step, 1)
+            ON CONFLICT (channel, device, day, step) DO UPDATE SET sessions = sessions + 1;
+    END""")

@@ -1,0 +1,233 @@
+"""Statistics for the admin dashboard and ``pallay stats``: listeners and completions, not calls.
+
+Every query reads the rollup tables the triggers of migration m002 keep up to date (see store.py), so
+it touches thousands of rows however many events there are. Days are Peru's local days; ``since`` and
+``until`` are inclusive dates. Filters: ``channel`` ("phone" or "kiosk") and ``device``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from audio_lessons.events import QUARTILE_WEIGHTS
+
+EPOCH = dt.date(1970, 1, 1)
+FUNNEL_STEPS = ("welcome", "menu", "lesson_start", "lesson_75")
+DateLike = dt.date | str | None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which events a query counts; None means no limit."""
+
+    since: dt.date | None = None
+    until: dt.date | None = None
+    channel: str | None = None
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Listens and how far they got: reached[k-1] listens reached quarter k (k=4 is the end)."""
+
+    listens: int
+    reached: tuple[int, int, int, int]
+    seconds_heard: float
+
+    @property
+    def completions(self) -> int:
+        return self.reached[3]
+
+    @property
+    def completion_rate(self) -> float:
+        return self.reached[3] / self.listens if self.listens else 0.0
+
+    @property
+    def funnel(self) -> tuple[float, float, float, float]:
+        """Share of listens reaching 25%, 50%, 75% and the end."""
+        if not self.listens:
+            return (0.0, 0.0, 0.0, 0.0)
+        return tuple(r / self.listens for r in self.reached)  # type: ignore[return-value]
+
+    @property
+    def effective_completions(self) -> float:
+        """Listens weighted 0.3/0.6/0.83/1.0 by the highest quarter reached."""
+        exact = [self.reached[k] - (self.reached[k + 1] if k < 3 else 0) for k in range(4)]
+        return sum(QUARTILE_WEIGHTS[k + 1] * exact[k] for k in range(4))
+
+
+NO_REACH = Reach(0, (0, 0, 0, 0), 0.0)
+
+
+@dataclass(frozen=True)
+class LessonStats:
+    lesson_id: int
+    title: str
+    reach: Reach
+    unique_listeners: int
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    step: str
+    sessions: int
+    share: float  # of the sessions that reached the first step
+
+
+@dataclass(frozen=True)
+class DayStats:
+    day: dt.date
+    reach: Reach
+
+
+@dataclass(frozen=True)
+class DeviceStats:
+    channel: str
+    device: str
+    reach: Reach
+    last_day: dt.date | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    filters: Filters
+    totals: Reach
+    unique_listeners: int
+    lessons: list[LessonStats]
+    funnel: list[FunnelStep]
+    by_day: list[DayStats]
+    by_channel: dict[str, Reach]
+    by_device: list[DeviceStats]
+
+
+def filters(since: DateLike = None, until: DateLike = None, channel: str | None = None,
+            device: str | None = None) -> Filters:
+    """The keyword filters every query takes: dates or ``YYYY-MM-DD`` strings (ValueError if bad)."""
+    return Filters(_date(since), _date(until), channel or None, device or None)
+
+
+def _date(value: DateLike) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(value)
+
+
+def _day_number(day: dt.date) -> int:
+    return (day - EPOCH).days
+
+
+def _where(f: Filters, *, device_id: bool = False) -> tuple[str, list]:
+    """SQL conditions for ``f``; with ``device_id`` the table names devices by stats_device_ids.n."""
+    clauses, args = ["1"], []
+    if f.since:
+        clauses.append("day >= ?")
+        args.append(_day_number(f.since))
+    if f.until:
+        clauses.append("day <= ?")
+        args.append(_day_number(f.until))
+    if device_id and (f.channel or f.device):
+        sub, sub_args = _where(Filters(channel=f.channel, device=f.device))
+        clauses.append(f"device IN (SELECT n FROM stats_device_ids WHERE {sub})")
+        args += sub_args
+    elif not device_id:
+        for column in ("channel", "device"):
+            if getattr(f, column):
+                clauses.append(f"{column} = ?")
+                args.append(getattr(f, column))
+    return " AND ".join(clauses), args
+
+
+_SUMS = ("sum(listens), sum(reached_1), sum(reached_2), sum(reached_3), sum(reached_4), "
+         "sum(seconds_heard)")
+
+
+def _reach(row) -> Reach:
+    if not row or row[0] is None:
+        return NO_REACH
+    return Reach(int(row[0]), (int(row[1]), int(row[2]), int(row[3]), int(row[4])), float(row[5]))
+
+
+def totals(db: sqlite_utils.Database, **filter_by: DateLike) -> Reach:
+    """Listens, quarters reached and time heard over everything that matches ``f``."""
+    f = filters(**filter_by)
+    where, args = _where(f)
+    return _reach(db.execute(f"SELECT {_SUMS} FROM stats_device_day WHERE {where}", args).fetchone())
+
+
+def unique_listeners(db: sqlite_utils.Database, **filter_by: DateLike) -> int:
+    """Distinct listeners (pseudonyms) who heard at least one lesson."""
+    f = filters(**filter_by)
+    where, args = _where(f, device_id=True)
+    sql = f"SELECT count(DISTINCT listener) FROM stats_listener_day WHERE {where}"
+    return db.execute(sql, args).fetchone()[0]
+
+
+def lessons(db: sqlite_utils.Database, **filter_by: DateLike) -> list[LessonStats]:
+    """Per lesson: listens, unique listeners, completion, quarter funnel; catalogue order first."""
+    f = filters(**filter_by)
+    where, args = _where(f)
+    table = "stats_device_lesson_day" if f.device else "stats_lesson_day"
+    reach = {row[0]: _reach(row[1:]) for row in db.execute(
+        f"SELECT lesson_id, {_SUMS} FROM {table} WHERE {where} GROUP BY lesson_id", args)}
+    where, args = _where(f, device_id=True)
+    unique = dict(db.execute(f"SELECT lesson_id, count(DISTINCT listener) FROM "
+                             f"stats_lesson_listener_day WHERE {where} GROUP BY lesson_id", args))
+    titles = {row[0]: row[1] for row in db.execute(
+        "SELECT id, title FROM lessons ORDER BY position, id")}
+    ids = list(titles) + sorted(set(reach) - set(titles))
+    return [LessonStats(i, titles.get(i, f"(lección borrada n.º {i})"), reach.get(i, NO_REACH),
+                        unique.get(i, 0)) for i in ids]
+
+
+def menu_funnel(db: sqlite_utils.Database, **filter_by: DateLike) -> list[FunnelStep]:
+    """Sessions reaching the welcome, a menu, a lesson start and 75% of a lesson."""
+    f = filters(**filter_by)
+    where, args = _where(f)
+    counts = dict(db.execute(f"SELECT step, sum(sessions) FROM stats_nav_day WHERE {where} "
+                             f"GROUP BY step", args))
+    first = counts.get(FUNNEL_STEPS[0]) or 0
+    return [FunnelStep(step, counts.get(step) or 0, (counts.get(step) or 0) / first if first else 0.0)
+            for step in FUNNEL_STEPS]
+
+
+def by_day(db: sqlite_utils.Database, **filter_by: DateLike) -> list[DayStats]:
+    """Listens per local day, oldest first; days without listens are left out."""
+    f = filters(**filter_by)
+    where, args = _where(f)
+    rows = db.execute(f"SELECT day, {_SUMS} FROM stats_device_day WHERE {where} "
+                      f"GROUP BY day ORDER BY day", args)
+    return [DayStats(EPOCH + dt.timedelta(days=row[0]), _reach(row[1:])) for row in rows]
+
+
+def by_channel(db: sqlite_utils.Database, **filter_by: DateLike) -> dict[str, Reach]:
+    """Listens on the phone line and on the kiosks."""
+    f = filters(**filter_by)
+    where, args = _where(f)
+    rows = db.execute(f"SELECT channel, {_SUMS} FROM stats_device_day WHERE {where} "
+                      f"GROUP BY channel ORDER BY channel", args)
+    return {row[0]: _reach(row[1:]) for row in rows}
+
+
+def by_device(db: sqlite_utils.Database, **filter_by: DateLike) -> list[DeviceStats]:
+    """Listens per device (phone node or kiosk) with the last day it recorded one."""
+    f = filters(**filter_by)
+    where, args = _where(f)
+    rows = db.execute(f"SELECT channel, device, {_SUMS}, max(day) FROM stats_device_day "
+                      f"WHERE {where} GROUP BY channel, device ORDER BY channel, device", args)
+    return [DeviceStats(row[0], row[1], _reach(row[2:8]), EPOCH + dt.timedelta(days=row[8]))
+            for row in rows]
+
+
+def summary(db: sqlite_utils.Database, **filter_by: DateLike) -> Summary:
+    """Everything the dashboard shows, for one set of filters."""
+    f = filters(**filter_by)
+    kw = filter_by
+    return Summary(f, totals(db, **kw), unique_listeners(db, **kw), lessons(db, **kw),
+                   menu_funnel(db, **kw), by_day(db, **kw), by_channel(db, **kw), by_device(db, **kw))
