@@ -69,12 +69,38 @@ class MenuSettings:
 
 
 @dataclass(frozen=True)
+class IvrSettings:
+    """The phone line: FastAGI, AMI, missed-call callbacks and outbound alerts."""
+
+    listen: str = "127.0.0.1:4573"  # the FastAGI server
+    device: str = "line-1"  # names this line in statistics
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "pallay"
+    ami_secret_file: str = "ami.secret"  # relative to the data folder; never put the secret in git
+    outbound_channel: str = "PJSIP/{number}@pallay-trunk"  # or Quectel/quectel0/{number}
+    outbound_context: str = "pallay-outbound"  # where an answered callback or alert lands
+    outbound_caller_id: str = ""  # shown on her phone; empty: the trunk's own number
+    ring_seconds: int = 30  # how long her phone rings before a try counts as unanswered
+    max_channels: int = 2  # outgoing calls at once (a USB GSM modem carries 1)
+    callback_daily_cap: int = 3  # callbacks per number per local day
+    callback_tries: int = 3
+    callback_retry_minutes: float = 10.0
+    callback_hours: str = "07:00-20:00"  # local time; outside it calls wait for the morning
+    timezone: str = "America/Lima"  # Peru: UTC-5 all year
+    alert_tries: int = 3
+    alert_retry_minutes: float = 30.0
+    alerts_per_minute: int = 6  # new-lesson and safety calls placed per minute at most
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     media: MediaSettings = field(default_factory=MediaSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
     menu: MenuSettings = field(default_factory=MenuSettings)
+    ivr: IvrSettings = field(default_factory=IvrSettings)
 
     @property
     def db_path(self) -> Path:
@@ -99,7 +125,7 @@ class Settings:
 
 
 SECTIONS = {"media": MediaSettings, "speech": SpeechSettings, "voice": VoiceSettings,
-            "menu": MenuSettings}
+            "menu": MenuSettings, "ivr": IvrSettings}
 
 
 def load(data_dir: str | Path | None = None, config_file: str | Path | None = None,
