@@ -1,0 +1,133 @@
+"""Dashboard statistics checked against numbers worked out by hand on a small known data set."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from audio_lessons import catalog, events, stats, store
+from audio_lessons.events import ListenEvent, NavEvent
+
+D = 100_000  # every lesson here lasts 100 s: quarters at 25, 50, 75 s, the end from 98 s
+
+# lesson, channel, device, listener, started_at (UTC), furthest_ms -> quartile
+LISTENS = [
+    ("A", "phone", "nodo-1", "L1", "2026-05-01T15:00:00Z", 10_000),  # 0
+    ("A", "phone", "nodo-1", "L1", "2026-05-01T16:00:00Z", 100_000),  # 4
+    ("A", "phone", "nodo-1", "L2", "2026-05-02T03:00:00Z", 80_000),  # 3, 22:00 on May 1st in Peru
+    ("A", "kiosk", "kiosko-1", "L3", "2026-05-02T15:00:00Z", 50_000),  # 2
+    ("A", "kiosk", "kiosko-2", None, "2026-05-03T15:00:00Z", 30_000),  # 1, a group: no listener
+    ("B", "phone", "nodo-1", "L1", "2026-05-03T15:00:00Z", 99_000),  # 4
+    ("B", "kiosk", "kiosko-1", "L3", "2026-05-03T16:00:00Z", 0),  # 0
+]
+SESSIONS = {  # session: (channel, steps)
+    "s1": ("phone", ["welcome", "menu", "menu", "lesson_start", "lesson_75", "lesson_start",
+                     "hangup"]),
+    "s2": ("phone", ["welcome", "hangup"]),
+    "s3": ("kiosk", ["welcome", "menu", "lesson_start"]),
+    "s4": ("phone", ["welcome", "menu"]),
+}
+
+
+@pytest.fixture
+def db(tmp_path):
+    db = store.connect(tmp_path / "pallay.db")
+    ids = {"A": catalog.add_lesson(db, slug="polvo", title="Polvo"),
+           "B": catalog.add_lesson(db, slug="sol", title="Sol")}
+    catalog.add_lesson(db, slug="nadie", title="Nadie la oyó")
+    listens = [ListenEvent(events.new_id(), channel, device, who, ids[lesson], "qu", "key", at,
+                           furthest / 1000, furthest, D)
+               for lesson, channel, device, who, at, furthest in LISTENS]
+    navs = [NavEvent(events.new_id(), session, channel, "nodo-1" if channel == "phone" else
+                     "kiosko-1", None, step, "", f"2026-05-0{n}T15:00:00Z")
+            for n, (session, (channel, steps)) in enumerate(SESSIONS.items(), start=1)
+            for step in steps]
+    events.record_many(db, listens[:3], navs[:5])
+    for event in listens[3:]:
+        events.record_listen(db, event)
+    for event in navs[5:]:
+        events.record_nav(db, event)
+    events.record_many(db, listens, navs)  # a kiosk resending everything changes nothing
+    yield db
+    db.conn.close()
+
+
+def by_title(rows):
+    return {row.title: row for row in rows}
+
+
+def test_per_lesson_listens_listeners_completion_and_quartiles(db):
+    lessons = by_title(stats.lessons(db))
+    assert list(lessons) == ["Polvo", "Sol", "Nadie la oyó"]  # catalogue order, idle lessons too
+    a, b, idle = lessons["Polvo"], lessons["Sol"], lessons["Nadie la oyó"]
+    assert a.reach.listens == 5 and a.unique_listeners == 3
+    assert a.reach.reached == (4, 3, 2, 1)
+    assert a.reach.funnel == pytest.approx((0.8, 0.6, 0.4, 0.2))
+    assert a.reach.completions == 1 and a.reach.completion_rate == pytest.approx(0.2)
+    assert a.reach.effective_completions == pytest.approx(0.3 + 0.6 + 0.83 + 1.0)
+    assert a.reach.seconds_heard == pytest.approx(10 + 100 + 80 + 50 + 30)
+    assert (b.reach.listens, b.unique_listeners, b.reach.reached) == (2, 2, (1, 1, 1, 1))
+    assert b.reach.completion_rate == 0.5 and b.reach.effective_completions == pytest.approx(1.0)
+    assert (idle.reach.listens, idle.unique_listeners, idle.reach.completion_rate) == (0, 0, 0.0)
+
+
+def test_filters_by_local_day_channel_and_device(db):
+    may_1 = by_title(stats.lessons(db, since="2026-05-01", until=dt.date(2026, 5, 1)))
+    assert (may_1["Polvo"].reach.listens, may_1["Polvo"].unique_listeners) == (3, 2)
+    assert may_1["Sol"].reach.listens == 0
+    kiosk = by_title(stats.lessons(db, channel="kiosk"))
+    assert (kiosk["Polvo"].reach.listens, kiosk["Polvo"].unique_listeners) == (2, 1)
+    assert (kiosk["Sol"].reach.listens, kiosk["Sol"].unique_listeners) == (1, 1)
+    one = by_title(stats.lessons(db, channel="kiosk", device="kiosko-1"))
+    assert one["Polvo"].reach.reached == (1, 1, 0, 0) and one["Sol"].reach.reached == (0, 0, 0, 0)
+    only_device = by_title(stats.lessons(db, device="kiosko-2"))
+    assert (only_device["Polvo"].reach.listens, only_device["Polvo"].unique_listeners) == (1, 0)
+    assert stats.unique_listeners(db) == 3
+    assert stats.unique_listeners(db, channel="kiosk") == 1
+    assert stats.unique_listeners(db, since="2026-05-02") == 2  # L1 (lesson B) and L3
+    with pytest.raises(ValueError):
+        stats.lessons(db, since="1 de mayo")
+
+
+def test_listens_by_day_channel_and_device(db):
+    days = {d.day.isoformat(): d.reach.listens for d in stats.by_day(db)}
+    assert days == {"2026-05-01": 3, "2026-05-02": 1, "2026-05-03": 3}
+    channels = stats.by_channel(db)
+    assert {k: (r.listens, r.completions) for k, r in channels.items()} == {
+        "kiosk": (3, 0), "phone": (4, 2)}
+    devices = [(d.channel, d.device, d.reach.listens, d.last_day.isoformat())
+               for d in stats.by_device(db)]
+    assert devices == [("kiosk", "kiosko-1", 2, "2026-05-03"), ("kiosk", "kiosko-2", 1, "2026-05-03"),
+                       ("phone", "nodo-1", 4, "2026-05-03")]
+    totals = stats.totals(db, channel="phone")
+    assert (totals.listens, totals.reached) == (4, (3, 3, 3, 2))
+
+
+def test_menu_funnel_counts_sessions_once_per_step(db):
+    funnel = [(f.step, f.sessions, f.share) for f in stats.menu_funnel(db)]
+    assert funnel == [("welcome", 4, 1.0), ("menu", 3, 0.75), ("lesson_start", 2, 0.5),
+                      ("lesson_75", 1, 0.25)]
+    kiosk = [(f.step, f.sessions) for f in stats.menu_funnel(db, channel="kiosk")]
+    assert kiosk == [("welcome", 1), ("menu", 1), ("lesson_start", 1), ("lesson_75", 0)]
+    assert [f.sessions for f in stats.menu_funnel(db, since="2026-05-02", until="2026-05-03")] == [
+        2, 1, 1, 0]
+
+
+def test_summary_bundles_the_same_numbers(db):
+    summary = stats.summary(db, channel="phone")
+    assert summary.filters == stats.Filters(channel="phone")
+    assert summary.totals.listens == 4 and summary.unique_listeners == 2
+    assert by_title(summary.lessons)["Polvo"].reach.listens == 3
+    assert [f.sessions for f in summary.funnel] == [3, 2, 1, 1]
+    assert list(summary.by_channel) == ["phone"] and len(summary.by_device) == 1
+    empty = stats.summary(db, since="2027-01-01")
+    assert empty.totals.listens == 0 and empty.unique_listeners == 0 and empty.by_day == []
+    assert all(f.share == 0.0 for f in empty.funnel)
+
+
+def test_deleted_lessons_keep_their_listens(db):
+    sol = catalog.get_lesson(db, "sol").id
+    catalog.delete_lesson(db, sol)
+    rows = {row.lesson_id: row for row in stats.lessons(db)}
+    assert rows[sol].title.startswith("(lección borrada") and rows[sol].reach.listens == 2
