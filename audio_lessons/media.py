@@ -245,7 +245,7 @@ def _clock(seconds: float) -> str:
 # --- decoding -----------------------------------------------------------------------------------
 
 def _decode(path: Path, probe: _Probe, rate: int, cap: float | None, label: str) -> np.ndarray:
-    """Mono float32 at ``rate``; at most ``cap`` seconds plus one frame (more means too long)."""
+    """Mono float32 at ``rate``; at most ``cap`` seconds and a little more (which means too long)."""
     if probe.codec in ("amr_nb", "amr_wb"):
         pcm = _decode_amr(path, probe, rate, cap, label)
     else:
@@ -311,7 +311,7 @@ def _read_pipe(pipe) -> bytes:
 def _decode_ffmpeg(path: Path, rate: int, cap: float | None, label: str) -> np.ndarray:
     cmd = _ffmpeg_input(path) + ["-ac", "1", "-ar", str(rate)]
     if cap is not None:
-        cmd += ["-t", f"{cap + 1.0 / rate * 2:.6f}"]
+        cmd += ["-t", f"{cap + 0.5:.3f}"]  # anything past the cap means "too long"
     # Without -flush_packets 0 the raw muxer writes every few kB and the reader wakes 20000 times.
     cmd += ["-flush_packets", "0", "-f", "f32le", "pipe:1"]
     return np.frombuffer(_run(cmd, cap, label, 4.0 * rate), dtype="<f4")
@@ -333,7 +333,7 @@ def _decode_amr(path: Path, probe: _Probe, rate: int, cap: float | None, label: 
     if not data.startswith(magic):
         raise _reject(label, "remuxed AMR lacks its header", _UNREADABLE)
     frames, pos = [], len(magic)
-    max_frames = None if cap is None else int(cap * native / per_frame) + 2
+    max_frames = None if cap is None else int((cap + 0.5) * native / per_frame)
     while pos < len(data) and (max_frames is None or len(frames) < max_frames):
         size = sizes[(data[pos] >> 3) & 0x0F]
         if size < 0 or pos + 1 + size > len(data):
