@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import sqlite_utils
 
 from audio_lessons import store
 from audio_lessons.config import MediaSettings
@@ -73,7 +74,11 @@ class _Probe:
 
 def prepare(src: Path, media_dir: Path, settings: MediaSettings,
             original_name: str | None = None) -> Prepared:
-    """Check and convert one upload; raise MediaError (Spanish) if it cannot become a lesson."""
+    """Check and convert one upload; raise MediaError (Spanish) if it cannot become a lesson.
+
+    Files are keyed by content only: the same bytes again return the stored result, even if the
+    settings changed since (delete the hash's files to redo them).
+    """
     src, media_dir = Path(src), Path(media_dir)
     label = display_name(original_name) or src.name
     size = _size(src, label)
@@ -126,7 +131,7 @@ def original_path(media_dir: Path, hash: str) -> Path | None:
     return next(iter(sorted(Path(media_dir).glob(f"{hash}.orig.*"))), None)
 
 
-def register(db, prepared: Prepared, original_name: str | None) -> None:
+def register(db: sqlite_utils.Database, prepared: Prepared, original_name: str | None) -> None:
     """Upsert the ``media`` row of a prepared file (keeps the first ``created_at``)."""
     with store.write(db):
         db.execute(
