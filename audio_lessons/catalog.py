@@ -270,7 +270,7 @@ def set_recording(db: sqlite_utils.Database, lesson_id: int, language: str, medi
 def set_prompt(db: sqlite_utils.Database, name: str, language: str, media_hash: str,
                text: str = "", synthetic: bool = False) -> None:
     """Make ``media_hash`` the prompt ``name`` in ``language`` (recorded or synthesised)."""
-    if not name or not re.match(r"^[a-z0-9_.-]+$", name):
+    if not name or not re.match(r"^[a-z0-9_.:-]+$", name):  # e.g. "digit:4", "title:polvo"
         _fail(f"El nombre de aviso «{name}» no es válido.")
     with store.write(db):
         check_language(db, language)

@@ -12,8 +12,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from audio_lessons import catalog, listeners, media, store
 from audio_lessons import actions as a
+from audio_lessons import catalog, listeners, media, store
 from audio_lessons.config import Settings
 from audio_lessons.menu import MenuEngine
 from audio_lessons.session import SessionLog, caller_for
