@@ -8,6 +8,7 @@ leader recorded (``synthetic = 0``) and, run again, adds nothing and synthesises
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -50,6 +51,7 @@ class StarterLesson:
 class Summary:
     lessons_added: int = 0
     lessons_kept: int = 0
+    lessons_skipped: int = 0  # no free key left in the main menu
     recordings_added: int = 0  # a synthetic recording given to a kept lesson that had none
     prompts_added: int = 0
     prompts_updated: int = 0  # synthetic prompts whose starter text changed
@@ -98,8 +100,9 @@ def install(db: sqlite_utils.Database, settings: Settings, synthesizer: Synthesi
     format can replace the bundled pack.
     """
     started = time.monotonic()
-    lessons = load_lessons(lessons_file)
+    lessons, skipped = _place(db, load_lessons(lessons_file))
     jobs, counts = _plan(db, lessons, load_prompts(prompts_file, lessons))
+    counts["lessons_skipped"] = skipped
     report = progress or (lambda done, total, label: None)
     report(0, len(jobs), "voz sintética")
     wavs = synthesizer.render_many([(job.text, job.language) for job in jobs])
@@ -186,7 +189,7 @@ def _store_lesson(db: sqlite_utils.Database, lesson: StarterLesson, media_hash: 
         lesson_id, counted = rows[0]["id"], "recordings_added"
     else:
         lesson_id = catalog.add_lesson(db, slug=lesson.slug, title=lesson.title, topic=lesson.topic,
-                                       menu=catalog.ROOT_MENU, key=_free_key(db, lesson),
+                                       menu=catalog.ROOT_MENU, key=lesson.key,
                                        keywords=lesson.keywords)
         counted = "lessons_added"
     catalog.set_recording(db, lesson_id, "es", media_hash, speaker=SPEAKER, synthetic=True,
@@ -194,14 +197,37 @@ def _store_lesson(db: sqlite_utils.Database, lesson: StarterLesson, media_hash: 
     return counted
 
 
-def _free_key(db: sqlite_utils.Database, lesson: StarterLesson) -> str | None:
-    """The lesson's key in the main menu, or None if a leader already gave it to something else."""
+def _place(db: sqlite_utils.Database,
+           lessons: list[StarterLesson]) -> tuple[list[StarterLesson], int]:
+    """Fit new starter lessons around what leaders made: another free key if theirs is taken
+    (skipped if the main menu is full), and none of the spoken words another lesson already has."""
+    existing = {row["slug"] for row in db.query("select slug from lessons")}
     taken = {row["key"] for row in db.query(
-        "select key from lessons where menu = ? and key is not null union "
-        "select key from menus where parent = ? and key is not null",
-        [catalog.ROOT_MENU, catalog.ROOT_MENU])}
-    if lesson.key in taken:
-        log.warning("key %s of the main menu is taken; starter lesson %s added without a key",
-                    lesson.key, lesson.slug)
-        return None
-    return lesson.key
+        "select key from lessons where menu = :m and key is not null union "
+        "select key from menus where parent = :m and key is not null", {"m": catalog.ROOT_MENU})}
+    words_used = {w for row in db.query("select keywords from lessons")
+                  for w in json.loads(row["keywords"] or "[]")}
+    wanted = {le.key for le in lessons if le.slug not in existing}
+    spare = [str(k) for k in range(1, catalog.MAX_ITEMS + 1) if str(k) not in taken
+             and str(k) not in wanted and str(k) not in catalog.RESERVED_ROOT_KEYS]
+    placed, skipped = [], 0
+    for lesson in lessons:
+        if lesson.slug in existing:
+            placed.append(lesson)
+            continue
+        key = lesson.key
+        if key in taken:
+            if not spare:
+                log.warning("main menu full: starter lesson %s not added", lesson.slug)
+                skipped += 1
+                continue
+            key = spare.pop(0)
+            log.warning("key %s is taken: starter lesson %s goes on key %s", lesson.key,
+                        lesson.slug, key)
+        taken.add(key)
+        words = tuple(w for w in lesson.keywords if w not in words_used)
+        if words != lesson.keywords:
+            log.warning("starter lesson %s: spoken words %s already lead elsewhere; left out",
+                        lesson.slug, sorted(set(lesson.keywords) - set(words)))
+        placed.append(dataclasses.replace(lesson, key=key, keywords=words))
+    return placed, skipped

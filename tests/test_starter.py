@@ -171,11 +171,16 @@ def test_a_leader_recording_is_never_overwritten(settings: Settings, tmp_path: P
 
 
 @pytest.mark.slow
-def test_a_key_a_leader_already_uses_is_left_to_her(settings: Settings) -> None:
+def test_keys_and_words_a_leader_already_uses_are_left_to_her(settings: Settings) -> None:
     db = store.connect(settings.db_path)
-    catalog.add_lesson(db, slug="mi-leccion", title="mi lección", key="1")
+    catalog.add_lesson(db, slug="mi-leccion", title="mi lección", key="1", keywords=["polvo"])
+    catalog.add_lesson(db, slug="otra", title="otra lección", key="3")
     summary = starter.install(db, settings, FakeSynthesizer(settings.cache_dir, ms_per_char=5))
-    assert summary.lessons_added == 7
-    keys = {r["slug"]: r["key"] for r in db.query("select slug, key from lessons")}
-    assert keys["mi-leccion"] == "1" and keys["equipo-y-cargas"] is None
-    assert keys["polvo"] == "4"
+    # Keys 1-7 minus the leader's two leave five for seven starter lessons.
+    assert (summary.lessons_added, summary.lessons_skipped) == (5, 2)
+    rows = {r["slug"]: r for r in db.query("select slug, key, keywords from lessons")}
+    assert rows["mi-leccion"]["key"] == "1" and rows["otra"]["key"] == "3"
+    assert rows["terreno"]["key"] == "2" and rows["polvo"]["key"] == "4"
+    assert "equipo-y-cargas" not in rows and "descanso-y-herramientas" not in rows
+    assert rows["polvo"]["keywords"] == '["mascarilla"]'
+    assert sorted(r["key"] for r in rows.values()) == [str(k) for k in range(1, 8)]
