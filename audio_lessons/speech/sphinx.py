@@ -31,6 +31,7 @@ RATE = 8000  # the VoxForge Spanish model is trained on 8 kHz audio (nfft 256)
 # Score gap (log-base-1.0001 units per word frame) that maps to confidence 1/e; chosen with
 # bench/bench_speech.py so the default accept threshold sits where false accepts stay rare.
 GAP_SCALE = 50.0
+MIN_COVER = 0.6  # the word must span this share of the frames the phone loop calls speech
 
 
 def locate_model(model: str | Path, dictionary: str | Path | None = None) -> tuple[Path, Path]:
@@ -216,10 +217,15 @@ class _Session:
         if hyp is None or not hyp.hypstr.strip():
             return rejected("out-of-grammar")
         word = self.owner.word_of(hyp.hypstr)
+        words = set(self.owner._tokens.values())
         frames = sum(s.end_frame - s.start_frame + 1 for s in g.seg()
-                     if s.word.split("(")[0] in self.owner._tokens.values())
-        phone_score = _raw(g, phone_hyp.score) if phone_hyp else 0
+                     if s.word.split("(")[0] in words)
+        phone_score = _raw(p, phone_hyp.score) if phone_hyp else None
         conf = _confidence(_raw(g, hyp.score), phone_score, frames)
+        speech = sum(s.end_frame - s.start_frame + 1 for s in p.seg() if s.word != "SIL")
+        if frames < MIN_COVER * speech:
+            # the grammar explained most of the speech as silence: a sentence, not a command
+            return rejected("out-of-grammar", word, conf * frames / max(speech, 1))
         alternatives = []
         try:
             for alt in g.nbest():
@@ -227,8 +233,11 @@ class _Session:
                     continue
                 alt_word = self.owner.word_of(alt.hypstr or "")
                 if alt_word and alt_word != word and alt_word not in dict(alternatives):
-                    alternatives.append((alt_word, _confidence(_raw(g, alt.score), phone_score,
-                                                                frames)))
+                    # n-best scores carry the grammar's small language weight: an estimate
+                    best = _raw(g, hyp.score)
+                    alt_conf = conf * math.exp(-max(0, best - _raw(g, alt.score)) / frames
+                                               / GAP_SCALE) if best and frames else 0.0
+                    alternatives.append((alt_word, alt_conf))
                 if len(alternatives) >= 3:
                     break
         except RuntimeError:  # no lattice (e.g. very short input): no runners-up, not an error
