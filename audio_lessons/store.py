@@ -200,6 +200,7 @@ def m002_stats_rollups(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_listen_events_listener ON listen_events (listener, completed, lesson_id)")
     # Without it the planner may pick the low-selectivity step index and every insert scans a step.
     db.execute("CREATE INDEX stats_nav_session_step ON nav_events (session, step)")
+    db.execute("DROP INDEX idx_nav_events_session")  # the index above serves session lookups too
     nav_day = STATS_DAY_SQL.format(ts="NEW.at")
     db.execute(f"""CREATE TRIGGER stats_nav_rollup AFTER INSERT ON nav_events
         WHEN NOT EXISTS (SELECT 1 FROM nav_events WHERE session = NEW.session AND step = NEW.step

@@ -175,7 +175,7 @@ def test_view_holds_published_lessons_with_recordings_menus_and_prompts(db):
     assert set(view.lessons) == {heard, deep}
     assert view.menus["salud"] == Menu("salud", "Salud", "main", "4")
     assert view.prompts == {("welcome", "qu"): "m2"}
-    assert [(k, getattr(item, "slug")) for k, item in view.items("main")] == [
+    assert [(k, item.slug) for k, item in view.items("main")] == [
         ("1", "polvo"), ("4", "salud")]
     assert [le.slug for le in view.ordered_lessons()] == ["sol", "polvo"]
     sol: Lesson = view.lessons[deep]

@@ -24,18 +24,16 @@ def db(db_path):
     db.conn.close()
 
 
-def listen(furthest_ms=60_000, duration_ms=120_000, **kw) -> ListenEvent:
-    fields = dict(id=events.new_id(), channel="kiosk", device="kiosko-1", listener="abc",
-                  lesson_id=1, language="qu", input_method="button",
-                  started_at="2026-05-01T15:00:00Z", seconds_heard=furthest_ms / 1000,
-                  furthest_ms=furthest_ms, duration_ms=duration_ms)
-    return ListenEvent(**{**fields, **kw})
+def listen(furthest_ms=60_000, duration_ms=120_000, *, id=None, channel="kiosk",
+           device="kiosko-1", listener="abc", lesson_id=1, input_method="button",
+           started_at="2026-05-01T15:00:00Z") -> ListenEvent:
+    return ListenEvent(id or events.new_id(), channel, device, listener, lesson_id, "qu",
+                       input_method, started_at, furthest_ms / 1000, furthest_ms, duration_ms)
 
 
-def nav(step="welcome", session="s1", **kw) -> NavEvent:
-    fields = dict(id=events.new_id(), session=session, channel="phone", device="nodo-1",
-                  listener="abc", step=step, detail="", at="2026-05-01T15:00:00Z")
-    return NavEvent(**{**fields, **kw})
+def nav(step="welcome", session="s1", *, detail="", listener="abc") -> NavEvent:
+    return NavEvent(events.new_id(), session, "phone", "nodo-1", listener, step, detail,
+                    "2026-05-01T15:00:00Z")
 
 
 # --- events -----------------------------------------------------------------------------------------
