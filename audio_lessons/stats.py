@@ -8,11 +8,15 @@ it touches thousands of rows however many events there are. Days are Peru's loca
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 import sqlite_utils
 
+from audio_lessons import store
 from audio_lessons.events import QUARTILE_WEIGHTS
+
+log = logging.getLogger(__name__)
 
 EPOCH = dt.date(1970, 1, 1)
 FUNNEL_STEPS = ("welcome", "menu", "lesson_start", "lesson_75")
@@ -231,3 +235,87 @@ def summary(db: sqlite_utils.Database, **filter_by: DateLike) -> Summary:
     kw = filter_by
     return Summary(f, totals(db, **kw), unique_listeners(db, **kw), lessons(db, **kw),
                    menu_funnel(db, **kw), by_day(db, **kw), by_channel(db, **kw), by_device(db, **kw))
+
+
+ROLLUP_TABLES = ("stats_lesson_day", "stats_device_lesson_day", "stats_device_day",
+                 "stats_lesson_listener_day", "stats_listener_day", "stats_nav_day")
+
+
+def rebuild(db: sqlite_utils.Database) -> None:
+    """Recompute every rollup from the raw events (after deleting events: the triggers only add)."""
+    day = store.STATS_DAY_SQL.format(ts="started_at")
+    sums = ("count(*), sum(quartile >= 1), sum(quartile >= 2), sum(quartile >= 3), "
+            "sum(quartile >= 4), sum(coalesce(seconds_heard, 0))")
+    measures = "listens, reached_1, reached_2, reached_3, reached_4, seconds_heard"
+    chan, dev = "coalesce(channel, '')", "coalesce(device, '')"
+    heard = "listener IS NOT NULL AND listener <> ''"
+    ids = ("FROM listen_events e JOIN stats_listener_ids l ON l.listener = e.listener "
+           "JOIN stats_device_ids d ON d.channel = coalesce(e.channel, '') "
+           "AND d.device = coalesce(e.device, '')")
+    statements = [
+        *(f"DELETE FROM {table}" for table in ROLLUP_TABLES),
+        (f"INSERT INTO stats_lesson_day (channel, day, lesson_id, {measures}) "
+         f"SELECT {chan}, {day}, lesson_id, {sums} FROM listen_events GROUP BY 1, 2, 3"),
+        (f"INSERT INTO stats_device_lesson_day (channel, device, day, lesson_id, {measures}) "
+         f"SELECT {chan}, {dev}, {day}, lesson_id, {sums} FROM listen_events GROUP BY 1, 2, 3, 4"),
+        (f"INSERT INTO stats_device_day (channel, device, day, {measures}) "
+         f"SELECT {chan}, {dev}, {day}, {sums} FROM listen_events GROUP BY 1, 2, 3"),
+        (f"INSERT OR IGNORE INTO stats_device_ids (channel, device) "
+         f"SELECT DISTINCT {chan}, {dev} FROM listen_events WHERE {heard}"),
+        (f"INSERT OR IGNORE INTO stats_listener_ids (listener) "
+         f"SELECT DISTINCT listener FROM listen_events WHERE {heard}"),
+        (f"INSERT OR IGNORE INTO stats_lesson_listener_day SELECT e.lesson_id, l.n, "
+         f"{store.STATS_DAY_SQL.format(ts='e.started_at')}, d.n {ids}"),
+        (f"INSERT OR IGNORE INTO stats_listener_day SELECT l.n, "
+         f"{store.STATS_DAY_SQL.format(ts='e.started_at')}, d.n {ids}"),
+        # a session counts at the first row of each step, as the trigger counted it
+        (f"INSERT INTO stats_nav_day (channel, device, day, step, sessions) "
+         f"SELECT {chan}, {dev}, {store.STATS_DAY_SQL.format(ts='at')}, step, count(*) "
+         f"FROM nav_events WHERE rowid IN (SELECT min(rowid) FROM nav_events GROUP BY session, step) "
+         f"GROUP BY 1, 2, 3, 4"),
+    ]
+    with store.write(db):
+        for sql in statements:
+            db.conn.execute(sql)
+    log.info("statistics rebuilt from the raw events")
+
+
+CHANNEL_NAMES = {"phone": "teléfono", "kiosk": "kiosco"}
+
+
+def _pct(share: float) -> str:
+    return f"{share * 100:.0f} %"
+
+
+def render_text(s: Summary) -> str:
+    """The summary as plain Spanish text for a terminal (``pallay stats``)."""
+    f = s.filters
+    if f.since and f.until:
+        period = f"del {f.since} al {f.until}"
+    else:
+        period = (f"desde el {f.since}" if f.since else f"hasta el {f.until}" if f.until
+                  else "desde el inicio")
+    where = " · ".join(x for x in (CHANNEL_NAMES.get(f.channel or ""), f.device) if x)
+    where = where or "teléfono y kioscos"
+    t = s.totals
+    header = (f"{'Lección':32s} {'escuchas':>8s} {'oyentes':>8s} {'25%':>5s} {'50%':>5s} "
+              f"{'75%':>5s} {'fin':>5s} {'efectivas':>9s}")
+    overall = (f"Escuchas: {t.listens}   Oyentes: {s.unique_listeners}   "
+               f"Terminadas: {t.completions} ({_pct(t.completion_rate)})   "
+               f"Efectivas: {t.effective_completions:.1f}")
+    lines = [f"Estadísticas {period} ({where})", overall, "", header]
+    for le in s.lessons:
+        r = le.reach
+        lines.append(f"{le.title[:32]:32s} {r.listens:8d} {le.unique_listeners:8d} "
+                     + " ".join(f"{_pct(x):>5s}" for x in r.funnel)
+                     + f" {r.effective_completions:9.1f}")
+    names = {"welcome": "bienvenida", "menu": "menú", "lesson_start": "inicio de lección",
+             "lesson_75": "75 % escuchado"}
+    lines += ["", "Recorrido de las llamadas y sesiones:"]
+    lines += [f"  {names[step.step]:20s} {step.sessions:8d}  {_pct(step.share):>5s}"
+              for step in s.funnel]
+    lines += ["", "Por canal:"] + [f"  {CHANNEL_NAMES.get(ch, ch):20s} "
+                                   f"{r.listens:8d} escuchas" for ch, r in s.by_channel.items()]
+    lines += ["", "Por equipo:"] + [f"  {d.device or '(sin nombre)':20s} {d.reach.listens:8d} "
+                                    f"escuchas, la última el {d.last_day}" for d in s.by_device]
+    return "\n".join(lines)

@@ -131,3 +131,29 @@ def test_deleted_lessons_keep_their_listens(db):
     catalog.delete_lesson(db, sol)
     rows = {row.lesson_id: row for row in stats.lessons(db)}
     assert rows[sol].title.startswith("(lección borrada") and rows[sol].reach.listens == 2
+
+
+def test_rebuild_reproduces_the_trigger_rollups_and_follows_deletions(db):
+    def snapshot():
+        return {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall()) for t in stats.ROLLUP_TABLES}
+
+    kept = snapshot()
+    assert all(kept.values())
+    stats.rebuild(db)
+    assert snapshot() == kept
+    with store.write(db):
+        db.execute("DELETE FROM listen_events WHERE listener = 'L2'")  # forgetting a listener
+        db.execute("DELETE FROM nav_events WHERE session = 's4'")
+    assert stats.unique_listeners(db) == 3  # the rollups only add ...
+    stats.rebuild(db)  # ... until rebuilt
+    assert stats.unique_listeners(db) == 2 and stats.totals(db).listens == 6
+    assert [f.sessions for f in stats.menu_funnel(db)] == [3, 2, 2, 1]
+
+
+def test_render_text_is_spanish_and_shows_the_numbers(db):
+    text = stats.render_text(stats.summary(db, since="2026-05-01", channel="phone"))
+    assert text.splitlines()[0] == "Estadísticas desde el 2026-05-01 (teléfono)"
+    assert "Escuchas: 4   Oyentes: 2   Terminadas: 2 (50 %)" in text
+    polvo = next(line for line in text.splitlines() if line.startswith("Polvo"))
+    assert polvo.split() == ["Polvo", "3", "2", "67", "%", "67", "%", "67", "%", "33", "%", "1.8"]
+    assert "inicio de lección" in text and "nodo-1" in text
