@@ -391,3 +391,11 @@ def ami(asterisk: Asterisk) -> Iterator[Ami]:
     client = Ami(asterisk.ami_port, asterisk.ami_user, asterisk.ami_secret)
     yield client
     client.close()
+
+
+def restart(ast: Asterisk, timeout: float = 30.0) -> None:
+    """Kill Asterisk (as a crash or power cut would) and start it again with the same configuration
+    and ports: every call and AMI session is cut. (``core stop now`` can hang with a live AGI call.)"""
+    ast.process.kill()
+    ast.process.wait(timeout=10)
+    start(ast, timeout)

@@ -31,6 +31,7 @@ class FakeAmi:
 
     def __init__(self) -> None:
         self.actions: list[Packet] = []
+        self.raw: list[list[str]] = []  # each action's lines as sent (repeated keys kept)
         self.writers: list[asyncio.StreamWriter] = []
         self.channels: list[Packet] = []  # what CoreShowChannels lists
         self.originate_outcome: Packet = {"Response": "Success", "Reason": "4"}
@@ -62,6 +63,9 @@ class FakeAmi:
         for writer in self.writers:
             writer.write(packet(**fields))
 
+    def raw_actions(self, name: str) -> list[list[str]]:
+        return [lines for lines in self.raw if f"Action: {name}" in lines]
+
     def named(self, name: str) -> list[Packet]:
         return [a for a in self.actions if a.get("Action") == name]
 
@@ -77,6 +81,7 @@ class FakeAmi:
                     lines.append(line)
                     continue
                 action = parse_packet(lines)
+                self.raw.append(lines)
                 lines = []
                 self.actions.append(action)
                 if not self.mute and writer not in self.silenced:

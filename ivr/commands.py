@@ -1,0 +1,175 @@
+"""The phone line's outgoing side as ``pallay`` commands, and its wiring for ``pallay ivr``/``serve``.
+
+The core must not import ``ivr``; the top-level CLI adds these commands::
+
+    from ivr.commands import call, callbacks
+    main.add_command(call)
+    main.add_command(callbacks)
+
+and ``pallay ivr``/``pallay serve`` run ``await serve_outbound(settings, secret)`` beside the FastAGI
+server (it returns the ``Outbound`` parts while they run in tasks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from audio_lessons import listeners
+from audio_lessons.config import Settings
+from audio_lessons.errors import ConfigError, PallayError
+from ivr import alerts, outbound
+from ivr.ami import AmiClient
+from ivr.callbacks import MissedCalls
+from ivr.live import LiveCalls
+
+log = logging.getLogger(__name__)
+
+
+def ami_secret(settings: Settings) -> str:
+    """The AMI secret from its file (``ivr.ami_secret_file``, relative to the data folder)."""
+    path = Path(settings.ivr.ami_secret_file)
+    path = path if path.is_absolute() else settings.data_dir / path
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"AMI secret file {path}: {exc.strerror}; write the secret of the "
+                          "pallay user in manager.d/pallay.conf there (mode 0600)") from exc
+    if not secret:
+        raise ConfigError(f"AMI secret file {path} is empty")
+    return secret
+
+
+def ami_client(settings: Settings) -> AmiClient:
+    s = settings.ivr
+    return AmiClient(s.ami_host, s.ami_port, s.ami_user, ami_secret(settings))
+
+
+@dataclass
+class Outbound:
+    """The running outgoing side: AMI connection, live view, dialer, missed-call intake."""
+
+    ami: AmiClient
+    live: LiveCalls
+    dialer: outbound.Dialer
+    missed: MissedCalls
+    tasks: tuple[asyncio.Task, ...]
+
+    async def close(self) -> None:
+        """Stop the dialer first (it records the tries it cuts short), then AMI."""
+        for task in reversed(self.tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def serve_outbound(settings: Settings, secret: bytes, ami: AmiClient | None = None,
+                         clock: outbound.Clock = outbound.utc_now) -> Outbound:
+    """Start AMI, the live view, the dialer and the missed-call intake as tasks."""
+    ami = ami or ami_client(settings)
+    live = LiveCalls()
+    live.attach(ami)
+    dialer = outbound.Dialer(settings.db_path, settings.ivr, ami, clock=clock)
+    missed = MissedCalls(settings.ivr, secret, dialer)
+    missed.attach(ami)
+    ami.on_connect(_wake_on_connect(dialer))
+    tasks = (asyncio.create_task(ami.run(), name="ami"),
+             asyncio.create_task(dialer.run(), name="dialer"))
+    return Outbound(ami, live, dialer, missed, tasks)
+
+
+def _wake_on_connect(dialer: outbound.Dialer):
+    async def hook() -> None:
+        dialer.wake()  # calls that waited for AMI go now
+    return hook
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+@click.command()
+@click.argument("number")
+@click.option("--lesson", type=int, help="Lesson id she hears first (default: the main menu).")
+@click.pass_context
+def call(ctx: click.Context, number: str, lesson: int | None) -> None:
+    """Ring NUMBER now and put her on the lesson line (an alert placed by hand).
+
+    Needs Asterisk running with pallay's AMI user. Ignores the calling hours and the queue;
+    the call is recorded like the others and the number is erased when it ends.
+
+    Example: pallay call 987654321 --lesson 3
+    """
+    settings = _settings(ctx)
+    secret = listeners.load_or_create_secret(settings.secret_path)
+    db = outbound.connect(settings.db_path)
+    try:
+        if lesson is not None and not db.execute("SELECT 1 FROM lessons WHERE id = ?",
+                                                 [lesson]).fetchone():
+            raise click.ClickException(f"No such lesson: {lesson} (see `pallay lessons`)")
+        result = asyncio.run(_call_once(settings, secret, db, number, lesson))
+    except PallayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.close()
+    click.echo(f"Call to {mask(number)}: {result.outcome}")
+    if not result.answered:
+        ctx.exit(1)
+
+
+async def _call_once(settings: Settings, secret: bytes, db, number: str, lesson: int | None):
+    ami = ami_client(settings)
+    running = asyncio.create_task(ami.run())
+    try:
+        try:
+            await ami.wait_connected(ami.timeout)
+        except TimeoutError as exc:
+            raise click.ClickException(
+                f"Cannot reach Asterisk's AMI at {ami.host}:{ami.port} as {ami.user}") from exc
+        return await alerts.call_now(db, settings.ivr, secret, ami, number, lesson)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+
+def mask(number: str | None) -> str:
+    """``+51987654321`` -> ``+5198*****21``: enough for her to recognise, not to copy."""
+    if not number:
+        return "-"
+    return number[:-7] + "*****" + number[-2:] if len(number) > 7 else "*" * len(number)
+
+
+@click.command()
+@click.option("--all", "show_all", is_flag=True, help="Also the finished ones (last 50).")
+@click.pass_context
+def callbacks(ctx: click.Context, show_all: bool) -> None:
+    """List owed outgoing calls (callbacks and alerts): status, tries, next try.
+
+    Numbers are shown masked; finished calls no longer have one.
+
+    Example: pallay callbacks --all
+    """
+    settings = _settings(ctx)
+    db = outbound.connect(settings.db_path)
+    try:
+        where = "1" if show_all else "status IN ('queued', 'calling')"
+        found = db.execute(
+            f"SELECT id, kind, status, tries, max_tries, next_try_at, last_result, number, "
+            f"listener, lesson_id FROM ivr_outbound WHERE {where} ORDER BY id DESC LIMIT 50"
+        ).fetchall()
+    finally:
+        db.close()
+    if not found:
+        click.echo("No calls owed." if not show_all else "No calls yet.")
+        return
+    click.echo(f"{'id':>5} {'kind':9} {'status':10} {'tries':5} {'next try (UTC)':21} "
+               f"{'last result':12} {'number':14} listener  lesson")
+    for row_id, kind, status, tries, max_tries, next_try, result, number, who, lesson in found:
+        click.echo(f"{row_id:>5} {kind:9} {status:10} {tries}/{max_tries:<3} {next_try:21} "
+                   f"{result or '-':12} {mask(number):14} {who[:8]}  {lesson or '-'}")
