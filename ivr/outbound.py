@@ -202,6 +202,13 @@ def finish_try(db: sqlite_utils.Database, row_id: int, result: str, now: dt.date
     return status
 
 
+def cancel(db: sqlite_utils.Database, row_id: int, now: dt.datetime) -> None:
+    """Close a queued row without calling (an alert to someone who opted out since)."""
+    if claim(db, row_id, now):
+        finish_try(db, row_id, "cancelled", now)
+        log.info("outbound %d cancelled: no number to call any more", row_id)
+
+
 def recover(db: sqlite_utils.Database, now: dt.datetime) -> int:
     """Rows a crashed process left "calling": the try is lost, count it as failed."""
     stuck = [r.id for r in rows(db, "status = 'calling'")]
@@ -288,8 +295,12 @@ class Dialer:
         for row in due:
             if self.active >= self.settings.max_channels:
                 break
-            if row.kind == "alert" and not self._alert_allowed():
-                continue
+            if row.kind == "alert":
+                if await self.db_call(number_for, row) is None:
+                    await self.db_call(cancel, row.id, now)  # she opted out: no call, no token
+                    continue
+                if not self._alert_allowed():
+                    continue
             if row.id not in self._calls and await self.db_call(claim, row.id, now):
                 self._calls[row.id] = asyncio.create_task(self._place(row))
         return await self._next_delay(now)
