@@ -383,3 +383,68 @@ def test_settings_section_reads_from_the_environment(tmp_path):
     with pytest.raises(Exception, match="callback_hours"):
         outbound.Hours.parse("20:00-07:00", "America/Lima")
 
+
+
+# ---- the callback into pallay's own lesson line -------------------------------------------------
+
+PROMPTS = ["welcome", "language", "menu", "para", "marque", "keys_help", "message_option",
+           "language_option", "invalid", "no_input", "not_understood", "auto_play", "resume",
+           "paused", "lesson_end", "no_more", "record_intro", "record_review", "record_saved",
+           "record_empty", "goodbye", "sorry", "confirm_menu", "voice_hint", "alerts_offer",
+           "alerts_on", *(f"digit:{d}" for d in range(10))]
+
+
+def spoken_library(settings: Settings) -> None:
+    """Every prompt spoken by espeak-ng (Spanish) and one lesson, prepared as pallay does."""
+    import subprocess
+
+    from audio_lessons import catalog, media, store
+    from tests.conftest import require_program
+
+    require_program("espeak-ng")
+    db = store.connect(settings.db_path)
+    work = settings.data_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
+
+    def speak(text: str, name: str) -> str:
+        wav = work / f"{name.replace(':', '-')}.wav"
+        subprocess.run(["espeak-ng", "-v", "roa/es-419", "-w", str(wav), text], check=True,
+                       capture_output=True)
+        prepared = media.prepare(wav, settings.media_dir, settings.media, wav.name)
+        media.register(db, prepared, wav.name)
+        return prepared.hash
+
+    for name in PROMPTS:
+        text = "Bienvenida a pallay, lecciones de seguridad." if name == "welcome" else name
+        catalog.set_prompt(db, name, "es", speak(text, name), text=text, synthetic=True)
+    lesson = catalog.add_lesson(db, slug="casco", title="casco", key="1", keywords=("casco",))
+    catalog.set_recording(db, lesson, "es", speak("Use siempre el casco.", "casco"),
+                          synthetic=True)
+    db.close()
+
+
+def test_callback_reaches_the_lesson_line_which_knows_her_and_speaks(
+        asterisk, agi_server, ami, line, tmp_path):
+    from ivr.line import LessonLine
+
+    data = tmp_path / "data"
+    settings = Settings(data_dir=data)
+    spoken_library(settings)
+    asterisk.share(data)
+    secret = listeners.load_or_create_secret(settings.secret_path)
+    agi_server.routes["lessons"] = LessonLine(settings, secret)
+    number = "+51987650004"
+    who = listeners.pseudonym(secret, number)
+    running = line()
+    running.missed.secret = secret  # the same key the lesson line uses
+    missed_call(ami, number)
+    ami.wait_event(lambda e: e.get("Event") == "Hangup"
+                   and e.get("Channel", "").startswith(f"Local/{number}@pallay-test-phone")
+                   and e["Channel"].endswith(";2"), 30)
+    agi_server.wait_idle()
+    heard, _ = activity(asterisk.host_path(f"{asterisk.base_dir}/rec/phone-51987650004.wav"))
+    assert heard.sum() * 0.02 > 1.5  # she heard the welcome, not silence
+    conn = sqlite3.connect(settings.db_path)
+    steps = conn.execute("SELECT step, listener, channel FROM nav_events ORDER BY at").fetchall()
+    conn.close()
+    assert steps[0] == ("welcome", who, "phone")
