@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -95,8 +96,18 @@ def check_language(db: sqlite_utils.Database, code: str) -> None:
         _fail(f"El idioma «{code}» no está configurado.")
 
 
+def slugify(title: str) -> str:
+    """A slug for a title: "Cuídate del sol, compañera" -> "cuidate-del-sol-companera"."""
+    plain = unicodedata.normalize("NFKD", title or "").encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", plain).strip("-")[:60].strip("-")
+    if not slug:
+        return "leccion"
+    return f"leccion-{slug}" if slug.isdigit() else slug
+
+
 def _check_slug(slug: str, what: str) -> None:
-    if not isinstance(slug, str) or not _SLUG.match(slug):
+    # an all-digit slug would read as an id in get_lesson()
+    if not isinstance(slug, str) or not _SLUG.match(slug) or slug.isdigit():
         _fail(f"El identificador de {what} «{slug}» no es válido: use minúsculas sin tildes, "
               "números y guiones (por ejemplo «polvo-y-mascarilla»).")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlite_utils
 
@@ -35,32 +35,30 @@ class Filters:
 
 @dataclass(frozen=True)
 class Reach:
-    """Listens and how far they got: reached[k-1] listens reached quarter k (k=4 is the end)."""
+    """Listens and how far they got: reached[k-1] listens reached quarter k (k=4 is the end).
+
+    The derived numbers are fields, not properties, so ``dataclasses.asdict`` (JSON) carries them.
+    """
 
     listens: int
     reached: tuple[int, int, int, int]
     seconds_heard: float
+    completions: int = field(init=False)
+    completion_rate: float = field(init=False)
+    funnel: tuple[float, float, float, float] = field(init=False)  # shares reaching 25/50/75/100%
+    effective_completions: float = field(init=False)  # weighted 0.3/0.6/0.83/1.0 by quarter
 
-    @property
-    def completions(self) -> int:
-        return self.reached[3]
-
-    @property
-    def completion_rate(self) -> float:
-        return self.reached[3] / self.listens if self.listens else 0.0
-
-    @property
-    def funnel(self) -> tuple[float, float, float, float]:
-        """Share of listens reaching 25%, 50%, 75% and the end."""
-        if not self.listens:
-            return (0.0, 0.0, 0.0, 0.0)
-        return tuple(r / self.listens for r in self.reached)  # type: ignore[return-value]
-
-    @property
-    def effective_completions(self) -> float:
-        """Listens weighted 0.3/0.6/0.83/1.0 by the highest quarter reached."""
-        exact = [self.reached[k] - (self.reached[k + 1] if k < 3 else 0) for k in range(4)]
-        return sum(QUARTILE_WEIGHTS[k + 1] * exact[k] for k in range(4))
+    def __post_init__(self) -> None:
+        n, reached = self.listens, self.reached
+        exact = [reached[k] - (reached[k + 1] if k < 3 else 0) for k in range(4)]
+        derived = {
+            "completions": reached[3],
+            "completion_rate": reached[3] / n if n else 0.0,
+            "funnel": tuple(r / n for r in reached) if n else (0.0, 0.0, 0.0, 0.0),
+            "effective_completions": sum(QUARTILE_WEIGHTS[k + 1] * exact[k] for k in range(4)),
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
 
 NO_REACH = Reach(0, (0, 0, 0, 0), 0.0)
@@ -287,7 +285,7 @@ def _pct(share: float) -> str:
     return f"{share * 100:.0f} %"
 
 
-def render_text(s: Summary) -> str:
+def render(s: Summary) -> str:
     """The summary as plain Spanish text for a terminal (``pallay stats``)."""
     f = s.filters
     if f.since and f.until:
@@ -314,8 +312,10 @@ def render_text(s: Summary) -> str:
     lines += ["", "Recorrido de las llamadas y sesiones:"]
     lines += [f"  {names[step.step]:20s} {step.sessions:8d}  {_pct(step.share):>5s}"
               for step in s.funnel]
-    lines += ["", "Por canal:"] + [f"  {CHANNEL_NAMES.get(ch, ch):20s} "
-                                   f"{r.listens:8d} escuchas" for ch, r in s.by_channel.items()]
-    lines += ["", "Por equipo:"] + [f"  {d.device or '(sin nombre)':20s} {d.reach.listens:8d} "
-                                    f"escuchas, la última el {d.last_day}" for d in s.by_device]
+    channels = [f"  {CHANNEL_NAMES.get(ch, ch):20s} {r.listens:8d} escuchas"
+                for ch, r in s.by_channel.items()]
+    devices = [f"  {d.device or '(sin nombre)':20s} {d.reach.listens:8d} escuchas, "
+               f"la última el {d.last_day}" for d in s.by_device]
+    lines += ["", "Por canal:", *(channels or ["  (sin escuchas)"])]
+    lines += ["", "Por equipo:", *(devices or ["  (sin escuchas)"])]
     return "\n".join(lines)

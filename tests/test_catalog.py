@@ -209,3 +209,13 @@ def test_delete_menu_only_when_empty(db):
     catalog.delete_lesson(db, catalog.get_lesson(db, "sol").id)
     catalog.delete_menu(db, "salud")
     assert "salud" not in catalog.view(db).menus
+
+
+def test_slugify_makes_valid_slugs_from_spanish_titles(db):
+    assert catalog.slugify("Cuídate del sol, compañera") == "cuidate-del-sol-companera"
+    assert catalog.slugify("  ¿Mercurio?  ") == "mercurio"
+    assert catalog.slugify("2024") == "leccion-2024" and catalog.slugify("¡¡!!") == "leccion"
+    lesson = catalog.add_lesson(db, slug=catalog.slugify("Ñusta y el azogue"), title="x")
+    assert catalog.get_lesson(db, "nusta-y-el-azogue").id == lesson
+    with pytest.raises(CatalogError, match="identificador"):
+        catalog.add_lesson(db, slug="2024", title="Un número no es un identificador")

@@ -150,10 +150,21 @@ def test_rebuild_reproduces_the_trigger_rollups_and_follows_deletions(db):
     assert [f.sessions for f in stats.menu_funnel(db)] == [3, 2, 2, 1]
 
 
-def test_render_text_is_spanish_and_shows_the_numbers(db):
-    text = stats.render_text(stats.summary(db, since="2026-05-01", channel="phone"))
+def test_render_is_spanish_and_shows_the_numbers(db):
+    text = stats.render(stats.summary(db, since="2026-05-01", channel="phone"))
     assert text.splitlines()[0] == "Estadísticas desde el 2026-05-01 (teléfono)"
     assert "Escuchas: 4   Oyentes: 2   Terminadas: 2 (50 %)" in text
     polvo = next(line for line in text.splitlines() if line.startswith("Polvo"))
     assert polvo.split() == ["Polvo", "3", "2", "67", "%", "67", "%", "67", "%", "33", "%", "1.8"]
     assert "inicio de lección" in text and "nodo-1" in text
+
+
+def test_summary_as_json_carries_the_derived_rates(db):
+    import dataclasses
+    import json
+
+    data = json.loads(json.dumps(dataclasses.asdict(stats.summary(db)), default=str))
+    polvo = next(row for row in data["lessons"] if row["title"] == "Polvo")
+    assert polvo["reach"]["completion_rate"] == pytest.approx(0.2)
+    assert polvo["reach"]["funnel"] == pytest.approx([0.8, 0.6, 0.4, 0.2])
+    assert data["totals"]["effective_completions"] == pytest.approx(2.73 + 1.0)
