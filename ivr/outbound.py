@@ -271,7 +271,11 @@ class Dialer:
                         recovered)
         try:
             while True:
-                delay = await self._round()
+                try:
+                    delay = await self._round()
+                except Exception:  # a locked or full database must not stop all future calls
+                    log.exception("dialer: round failed; trying again shortly")
+                    delay = TICK_SECONDS
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), delay)
