@@ -86,6 +86,8 @@ def test_filters_by_local_day_channel_and_device(db):
     assert stats.unique_listeners(db) == 3
     assert stats.unique_listeners(db, channel="kiosk") == 1
     assert stats.unique_listeners(db, since="2026-05-02") == 2  # L1 (lesson B) and L3
+    assert stats.unique_listeners(db, device="kiosko-9") == 0  # a device never heard from
+    assert stats.lessons(db, device="kiosko-9")[0].reach.listens == 0
     with pytest.raises(ValueError):
         stats.lessons(db, since="1 de mayo")
 
