@@ -131,3 +131,26 @@ def clear_progress(db: sqlite_utils.Database, listener_id: str, lesson_id: int) 
     with store.write(db):
         db.conn.execute("DELETE FROM progress WHERE listener = ? AND lesson_id = ?",
                         [listener_id, lesson_id])
+
+
+def forget(db: sqlite_utils.Database, listener_id: str) -> int:
+    """Erase a listener on request: her row and progress go, her listens stay, anonymous.
+
+    Statistics keep the listens and lose her from the unique-listener counts. Returns how many of
+    her listen events were made anonymous. Recorded messages are not touched here.
+    """
+    with store.write(db):
+        conn = db.conn
+        heard = conn.execute("UPDATE listen_events SET listener = NULL WHERE listener = ?",
+                             [listener_id]).rowcount
+        conn.execute("UPDATE nav_events SET listener = NULL WHERE listener = ?", [listener_id])
+        conn.execute("DELETE FROM progress WHERE listener = ?", [listener_id])
+        conn.execute("DELETE FROM listeners WHERE id = ?", [listener_id])
+        row = conn.execute("SELECT n FROM stats_listener_ids WHERE listener = ?",
+                           [listener_id]).fetchone()
+        if row:
+            for table in ("stats_lesson_listener_day", "stats_listener_day"):
+                conn.execute(f"DELETE FROM {table} WHERE listener = ?", [row[0]])
+            conn.execute("DELETE FROM stats_listener_ids WHERE n = ?", [row[0]])
+    log.info("listener forgotten; %d listen events made anonymous", heard)
+    return heard

@@ -170,3 +170,21 @@ def test_summary_as_json_carries_the_derived_rates(db):
     assert polvo["reach"]["completion_rate"] == pytest.approx(0.2)
     assert polvo["reach"]["funnel"] == pytest.approx([0.8, 0.6, 0.4, 0.2])
     assert data["totals"]["effective_completions"] == pytest.approx(2.73 + 1.0)
+
+
+def test_forgetting_a_listener_keeps_listens_and_drops_her_from_unique_counts(db):
+    from audio_lessons import listeners
+
+    listeners.remember(db, "L1", language="qu")
+    listeners.save_progress(db, "L1", 1, "qu", 5_000)
+    assert listeners.forget(db, "L1") == 3
+    assert stats.totals(db).listens == 7 and stats.unique_listeners(db) == 2
+    assert by_title(stats.lessons(db))["Sol"].unique_listeners == 1
+    assert listeners.language_of(db, "L1") is None and listeners.progress(db, "L1") == {}
+    for table in ("listen_events", "nav_events", "listeners", "progress", "stats_listener_ids"):
+        columns = [c[1] for c in db.execute(f"PRAGMA table_info({table})")]
+        column = "listener" if "listener" in columns else "id"
+        assert db.execute(f"SELECT count(*) FROM {table} WHERE {column} = 'L1'").fetchone()[0] == 0
+    before = stats.summary(db)
+    stats.rebuild(db)
+    assert stats.summary(db) == before  # the same numbers a full recount gives
