@@ -39,9 +39,11 @@ class LessonLine:
     """The FastAGI handler for the ``lessons`` script; one instance serves every call."""
 
     def __init__(self, settings: Settings, secret: bytes, recognizer=None,
-                 device: str = "line-1"):
+                 device: str = "line-1", observer=None):
         self.settings, self.secret, self.recognizer, self.device = (
             settings, secret, recognizer, device)
+        # observer(channel, action_or_event): sees each step of each call (live view, tests)
+        self.observer = observer or (lambda channel, item: None)
 
     async def __call__(self, channel: AgiChannel) -> None:
         db = store.connect(self.settings.db_path)  # one connection per call: calls never share one
@@ -71,6 +73,8 @@ class LessonLine:
     def _open_call(self, db, channel: AgiChannel) -> Call:
         number = "".join(ch for ch in channel.caller_id if ch.isdigit())
         listener = listeners.pseudonym(self.secret, number) if len(number) >= 6 else None
+        if channel.args and channel.args[0]:  # a callback or alert (pallay-outbound): her pseudonym
+            listener = channel.args[0]
         engine = MenuEngine(catalog.view(db), self.settings)
         session_log = SessionLog(db, self.settings.messages_dir, channel="phone",
                                  device=self.device, listener=listener)
@@ -89,8 +93,10 @@ class LessonLine:
                     await call.channel.hangup()
                     return
                 else:
+                    self.observer(call.channel, action)
                     event = await self._perform(call, action)
                     if event is not None:
+                        self.observer(call.channel, event)
                         break
             if event is None:
                 raise AgiError(f"engine stopped waiting in node {state.node!r}")

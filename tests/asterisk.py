@@ -176,9 +176,14 @@ def write_config(ast: Asterisk) -> None:
                        "messages.log => notice,warning,error\n",
         "manager.conf": "[general]\nenabled = yes\nbindaddr = 127.0.0.1\n"
                         f"port = {ast.ami_port}\ndisplayconnects = no\n"
-                        "#include manager_pallay.conf\n",
+                        "#include manager_pallay.conf\n#include manager_test.conf\n",
         "manager_pallay.conf": (DEPLOY / "manager_pallay.conf").read_text().replace(
             "CHANGE-ME-TO-A-LONG-RANDOM-SECRET", ast.ami_secret),
+        # The test caller's own AMI user: it plays her keys (PlayDTMF needs the "call" write class,
+        # which pallay's least-privilege user rightly lacks).
+        "manager_test.conf": f"[pallay-test]\nsecret = {ast.ami_secret}\n"
+                             "deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\n"
+                             "read = call,user\nwrite = call,originate\n",
         "extensions.conf": "[general]\nstatic = yes\nwriteprotect = yes\n[globals]\n\n"
                            "#include extensions_pallay.conf\n" + TEST_DIALPLAN
                            + "\n#tryinclude extensions.d/*.conf\n",
@@ -399,3 +404,11 @@ def restart(ast: Asterisk, timeout: float = 30.0) -> None:
     ast.process.kill()
     ast.process.wait(timeout=10)
     start(ast, timeout)
+
+
+@pytest.fixture
+def ami_caller(asterisk: Asterisk) -> Iterator[Ami]:
+    """AMI as the test caller: places calls and presses her keys (PlayDTMF)."""
+    client = Ami(asterisk.ami_port, "pallay-test", asterisk.ami_secret)
+    yield client
+    client.close()
