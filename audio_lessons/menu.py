@@ -44,6 +44,12 @@ from audio_lessons.catalog import ROOT_MENU, CatalogView, Lesson, Menu
 from audio_lessons.config import Settings
 
 MIN_MESSAGE_MS = 1000
+# Every prompt the engine may play, besides "digit:N" and "title:<lesson or menu slug>".
+PROMPT_NAMES = (
+    "welcome", "language", "menu", "para", "marque", "message_option", "language_option",
+    "voice_hint", "invalid", "no_input", "not_understood", "auto_play", "resume", "keys_help",
+    "paused", "confirm_menu", "lesson_end", "no_more", "alerts_offer", "alerts_on",
+    "record_intro", "record_empty", "record_review", "record_saved", "goodbye", "sorry")
 # How a menu item is announced, per language: "Para <el polvo>, marque <cuatro>".
 ITEM_PATTERN = {
     "es": ("para", "{title}", "marque", "{digit}"),

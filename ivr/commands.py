@@ -1,13 +1,8 @@
-"""The phone line's outgoing side as ``pallay`` commands, and its wiring for ``pallay ivr``/``serve``.
+"""The phone line's ``pallay`` commands (``ivr``, ``call``, ``callbacks``) and its service for
+``pallay serve``.
 
-The core must not import ``ivr``; the top-level CLI adds these commands::
-
-    from ivr.commands import call, callbacks
-    main.add_command(call)
-    main.add_command(callbacks)
-
-and ``pallay ivr``/``pallay serve`` run ``await serve_outbound(settings, secret)`` beside the FastAGI
-server (it returns the ``Outbound`` parts while they run in tasks).
+The core never imports ``ivr``: these reach the ``pallay`` command through the entry points
+``pallay.commands`` and ``pallay.services`` in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -20,12 +15,13 @@ from pathlib import Path
 
 import click
 
-from audio_lessons import listeners
+from audio_lessons import listeners, speech
 from audio_lessons.config import Settings
 from audio_lessons.errors import ConfigError, PallayError
-from ivr import alerts, outbound
+from ivr import alerts, outbound, server
 from ivr.ami import AmiClient
 from ivr.callbacks import MissedCalls
+from ivr.line import LessonLine, RecognizerPool
 from ivr.live import LiveCalls
 
 log = logging.getLogger(__name__)
@@ -173,3 +169,44 @@ def callbacks(ctx: click.Context, show_all: bool) -> None:
     for row_id, kind, status, tries, max_tries, next_try, result, number, who, lesson in found:
         click.echo(f"{row_id:>5} {kind:9} {status:10} {tries}/{max_tries:<3} {next_try:21} "
                    f"{result or '-':12} {mask(number):14} {who[:8]}  {lesson or '-'}")
+
+
+async def run_line(settings: Settings, listen: str | None = None) -> None:
+    """The whole phone line until cancelled: FastAGI lesson line, plus callbacks and alerts."""
+    secret = listeners.load_or_create_secret(settings.secret_path)
+    recognizers = None
+    if speech.from_settings(settings) is not None:  # loads once: a bad model fails here, loudly
+        recognizers = RecognizerPool(lambda: speech.from_settings(settings))
+    try:
+        outgoing = await serve_outbound(settings, secret)
+    except ConfigError as exc:
+        log.warning("callbacks and alerts are off: %s", exc)
+        outgoing = None
+    line = LessonLine(settings, secret, recognizers, device=settings.ivr.device,
+                      live=outgoing.live if outgoing else None)
+    host, _, port = (listen or settings.ivr.listen).rpartition(":")
+    agi = await server.start(host or "127.0.0.1", int(port), {"lessons": line})
+    try:
+        await asyncio.Event().wait()  # until cancelled (Ctrl-C, systemd stop)
+    finally:
+        await agi.close()
+        if outgoing:
+            await outgoing.close()
+
+
+@click.command("ivr")
+@click.option("--listen", help="host:port of the FastAGI server (default: [ivr] listen).")
+@click.pass_context
+def ivr_command(ctx: click.Context, listen: str | None) -> None:
+    """Serve the phone line: the lesson line for Asterisk, missed-call callbacks and alerts.
+
+    The dialplan reaches it with AGI(agi://127.0.0.1:4573/lessons) (see deploy/asterisk/).
+
+    Example: pallay ivr --listen 127.0.0.1:4573
+    """
+    try:
+        asyncio.run(run_line(_settings(ctx), listen))
+    except KeyboardInterrupt:
+        pass
+    except (PallayError, OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc

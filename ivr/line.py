@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from audio_lessons import actions as a
-from audio_lessons import catalog, listeners, media, store
+from audio_lessons import catalog, listeners, media
 from audio_lessons.config import Settings
 from audio_lessons.menu import MenuEngine
 from audio_lessons.session import SessionLog, caller_for
+from audio_lessons.speech.audio import read_wav
+from ivr import alerts, outbound
 from ivr.agi import AgiChannel, AgiError, Hangup
 
 log = logging.getLogger(__name__)
@@ -27,26 +31,47 @@ VOICE_SILENCE_S = 1  # end of speech
 
 @dataclass
 class Call:
-    """What one call needs: its channel, engine, log and where its files are."""
+    """What one call needs: its channel, engine, log, and who she is."""
 
     channel: AgiChannel
     engine: MenuEngine
     log: SessionLog
     listener: str | None
+    number: str | None  # her raw number, only while the call lasts (to opt in to alerts)
+    start_lesson: int | None = None
+
+
+class RecognizerPool:
+    """Recognisers decode one utterance at a time: calls borrow one, the pool grows on demand."""
+
+    def __init__(self, factory: Callable):
+        self.factory = factory
+        self.idle: queue.SimpleQueue = queue.SimpleQueue()
+
+    def recognise(self, samples, rate: int, words):
+        try:
+            recognizer = self.idle.get_nowait()
+        except queue.Empty:
+            recognizer = self.factory()
+        try:
+            return recognizer.recognise(samples, rate, words)
+        finally:
+            self.idle.put(recognizer)
 
 
 class LessonLine:
     """The FastAGI handler for the ``lessons`` script; one instance serves every call."""
 
-    def __init__(self, settings: Settings, secret: bytes, recognizer=None,
-                 device: str = "line-1", observer=None):
-        self.settings, self.secret, self.recognizer, self.device = (
-            settings, secret, recognizer, device)
-        # observer(channel, action_or_event): sees each step of each call (live view, tests)
+    def __init__(self, settings: Settings, secret: bytes, recognizers: RecognizerPool | None = None,
+                 device: str = "line-1", observer=None, live=None):
+        self.settings, self.secret, self.recognizers, self.device = (
+            settings, secret, recognizers, device)
+        # observer(channel, action_or_event): sees each step of each call (tests, debugging)
         self.observer = observer or (lambda channel, item: None)
+        self.live = live  # ivr.live.LiveCalls, to show who is on the line (by pseudonym)
 
     async def __call__(self, channel: AgiChannel) -> None:
-        db = store.connect(self.settings.db_path)  # one connection per call: calls never share one
+        db = outbound.connect(self.settings.db_path)  # one connection per call, never shared
         call = None
         try:
             call = await asyncio.to_thread(self._open_call, db, channel)
@@ -71,24 +96,41 @@ class LessonLine:
             pass  # the caller is already gone
 
     def _open_call(self, db, channel: AgiChannel) -> Call:
-        number = "".join(ch for ch in channel.caller_id if ch.isdigit())
-        listener = listeners.pseudonym(self.secret, number) if len(number) >= 6 else None
-        if channel.args and channel.args[0]:  # a callback or alert (pallay-outbound): her pseudonym
-            listener = channel.args[0]
+        """Who is calling: her number's pseudonym, or the one pallay passed to a callback/alert.
+
+        AGI arguments from the pallay-outbound context: (listener pseudonym, lesson id or "").
+        """
+        args = channel.args + ["", ""]
+        digits = "".join(ch for ch in channel.caller_id if ch.isdigit())
+        number = digits if len(digits) >= 6 else None
+        listener = listeners.pseudonym(self.secret, number) if number else None
+        if args[0]:
+            listener, number = args[0], None  # pallay's own number shows as the caller id
+        if listener and self.live is not None:
+            self.live.identify(channel.unique_id, listener)
         engine = MenuEngine(catalog.view(db), self.settings)
         session_log = SessionLog(db, self.settings.messages_dir, channel="phone",
                                  device=self.device, listener=listener)
-        return Call(channel, engine, session_log, listener)
+        lesson = int(args[1]) if args[1].isdigit() else None
+        return Call(channel, engine, session_log, listener, number, lesson)
+
+    def _caller(self, call: Call):
+        db = call.log.db
+        caller = caller_for(db, call.listener, voice=self.recognizers is not None)
+        offer = bool(call.number) and not listeners.alerts_on(db, call.listener)
+        return replace(caller, offer_alerts=offer, start_lesson=call.start_lesson)
 
     async def _drive(self, call: Call) -> None:
-        caller = await asyncio.to_thread(caller_for, call.log.db, call.listener,
-                                         self.recognizer is not None)
+        caller = await asyncio.to_thread(self._caller, call)
         state, pending = call.engine.start(caller)
         while True:
             event = None
             for action in pending:
                 if isinstance(action, a.BOOKKEEPING):
                     await asyncio.to_thread(call.log.apply, action)
+                elif isinstance(action, a.SetAlerts):
+                    await asyncio.to_thread(alerts.subscribe, call.log.db, call.listener,
+                                            call.number, action.on)
                 elif isinstance(action, a.End):
                     await call.channel.hangup()
                     return
@@ -150,7 +192,7 @@ class LessonLine:
         return None
 
     async def _listen(self, channel: AgiChannel, keys: str, words, timeout_s: float) -> a.Event:
-        if not (self.recognizer and words):
+        if not (self.recognizers and words):
             digit = await channel.wait_for_digit(int(timeout_s * 1000))
             return a.Key(digit) if digit else a.Silence()
         path = self._scratch_path("voice")
@@ -166,8 +208,11 @@ class LessonLine:
             path.with_suffix(".wav").unlink(missing_ok=True)
 
     def _recognize(self, wav: Path, words) -> a.Event:
-        heard = self.recognizer.recognize_file(wav, words=list(words))
-        if heard.text is None and heard.confidence == 0:
+        samples, rate = read_wav(wav)
+        if len(samples) < rate // 10:
+            return a.Silence()  # she said nothing: RECORD FILE got (almost) no audio
+        heard = self.recognizers.recognise(samples, rate, list(words))
+        if heard.reason == "silence":
             return a.Silence()
         return a.Word(heard.text, heard.confidence, heard.accepted)
 

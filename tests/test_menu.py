@@ -346,3 +346,20 @@ def test_an_alert_call_starts_with_its_lesson():
     run_table([
         (None, ["nav:welcome", "say:welcome", "nav:lesson_start", "say:keys_help", "play:3:es@0"]),
     ], caller=Caller(language="es", start_lesson=3))
+
+
+def test_every_prompt_the_engine_names_is_in_the_starter_pack():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from audio_lessons import menu
+
+    source = re.sub(r"PROMPT_NAMES = \(.*?\)\n", "", Path(menu.__file__).read_text(),
+                    flags=re.DOTALL)
+    quoted = set(re.findall(r'"([a-z_]+)"', source))
+    used = {name for name in quoted if name in menu.PROMPT_NAMES}
+    assert used == set(menu.PROMPT_NAMES) - {"sorry"}  # "sorry" is played by the front ends
+    starter = tomllib.loads((Path(menu.__file__).parent / "starter" / "prompts.toml").read_text())
+    missing = [n for n in menu.PROMPT_NAMES if not starter.get(n, {}).get("es")]
+    assert not missing, missing
