@@ -43,6 +43,7 @@ class SpeechSettings:
     dictionary: str = ""  # pocketsphinx pronunciation dictionary (defaults to one in the model)
     accept_threshold: float = 0.6  # below this confidence a word is rejected
     confirm_threshold: float = 0.8  # below this a costly command is confirmed first
+    suggest_threshold: float = 0.4  # between this and accept: "do you want the lesson on ...?"
 
 
 @dataclass(frozen=True)

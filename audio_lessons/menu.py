@@ -48,7 +48,8 @@ MIN_MESSAGE_MS = 1000
 PROMPT_NAMES = (
     "welcome", "language", "menu", "para", "marque", "message_option", "language_option",
     "voice_hint", "invalid", "no_input", "not_understood", "auto_play", "resume", "keys_help",
-    "paused", "confirm_menu", "lesson_end", "no_more", "alerts_offer", "alerts_on",
+    "paused", "confirm_menu", "did_you_mean", "yes_no", "lesson_end", "no_more", "alerts_offer",
+    "alerts_on",
     "record_intro", "record_empty", "record_review", "record_saved", "goodbye", "sorry")
 # How a menu item is announced, per language: "Para <el polvo>, marque <cuatro>".
 ITEM_PATTERN = {
@@ -123,6 +124,7 @@ class MenuEngine:
         self.catalog = catalog
         self.menu_settings = settings.menu
         self.confirm_below = settings.speech.confirm_threshold
+        self.suggest_above = settings.speech.suggest_threshold
 
     # ---- entry points ---------------------------------------------------------------------------
 
@@ -177,14 +179,20 @@ class MenuEngine:
     # ---- choosing: one way to read keys, words and silence at every question -------------------
 
     def _choose(self, state: State, event: Event, keys: str, words: Mapping[str, str],
-                chosen, fallback, reask) -> Step:
-        """Route ``event`` to ``chosen(state, key, via)``; retry or fall back on silence/wrong input."""
+                chosen, fallback, reask, suggest=None) -> Step:
+        """Route ``event`` to ``chosen(state, key, via)``; retry or fall back on silence/wrong input.
+
+        ``suggest(state, key)``, where given, asks "did you mean...?" for a word heard with a
+        confidence too low to act on but high enough to be worth asking about.
+        """
         if isinstance(event, Key) and event.digit in keys:
             return chosen(replace(state, attempts=0), event.digit, event.via)
-        if isinstance(event, Word) and event.accepted and event.text:
+        if isinstance(event, Word) and event.text:
             key = keymap.word_to_key(event.text, dict(words))
-            if key in keys:
+            if key in keys and event.accepted:
                 return chosen(replace(state, attempts=0), key, "voice")
+            if key in keys and suggest and event.confidence >= self.suggest_above:
+                return suggest(state, key)
         if isinstance(event, Silence):
             reason = "no_input"
         elif isinstance(event, Word):
@@ -261,7 +269,33 @@ class MenuEngine:
 
     def _on_menu(self, state: State, event: Event) -> Step:
         return self._choose(state, event, "".join(self._menu_keys(state)), self._menu_words(state),
-                            self._menu_choice, self._menu_fallback, self._enter_menu)
+                            self._menu_choice, self._menu_fallback, self._enter_menu,
+                            suggest=self._enter_suggest)
+
+    def _enter_suggest(self, state: State, key: str, prefix: tuple[str, ...] = ()) -> Step:
+        """She said something like an item's word: "Do you want the lesson on <title>?"."""
+        item = self._menu_keys(state)[key]
+        if isinstance(item, Lesson):
+            names = ("did_you_mean", f"title:{item.slug}", "yes_no")
+        elif isinstance(item, Menu):
+            names = ("did_you_mean", f"title:menu:{item.slug}", "yes_no")
+        else:
+            names = ("did_you_mean", f"{item}_option", "yes_no")
+        state = replace(state, node="suggest", pending_key=key)
+        return state, [self._ask(state, names, "12", YES_NO, prefix)]
+
+    def _on_suggest(self, state: State, event: Event) -> Step:
+        def reask(s: State, prefix: tuple[str, ...] = ()) -> Step:
+            return self._enter_suggest(s, s.pending_key, prefix)
+        return self._choose(state, event, "12", YES_NO, self._suggested,
+                            lambda s: self._enter_menu(s), reask)
+
+    def _suggested(self, state: State, key: str, via: str) -> Step:
+        item_key = state.pending_key
+        state = replace(state, node="menu", pending_key=None)
+        if key == "1":
+            return self._menu_choice(state, item_key, "voice")
+        return self._enter_menu(state)
 
     def _menu_choice(self, state: State, key: str, via: str) -> Step:
         choice = self._menu_keys(state)[key]

@@ -195,7 +195,7 @@ class LessonLine:
         if not (self.recognizers and words):
             digit = await channel.wait_for_digit(int(timeout_s * 1000))
             return a.Key(digit) if digit else a.Silence()
-        path = self._scratch_path("voice")
+        path = self._scratch_path("voice", channel)
         try:
             result = await channel.record_file(str(path), "wav", keys, VOICE_LISTEN_MS, beep=True,
                                                silence_s=VOICE_SILENCE_S)
@@ -203,9 +203,9 @@ class LessonLine:
                 return a.Key(result.digit)
             if result.reason == "hangup":
                 raise Hangup("hung up while speaking")
-            return await asyncio.to_thread(self._recognize, path.with_suffix(".wav"), words)
+            return await asyncio.to_thread(self._recognize, _wav(path), words)
         finally:
-            path.with_suffix(".wav").unlink(missing_ok=True)
+            _wav(path).unlink(missing_ok=True)
 
     def _recognize(self, wav: Path, words) -> a.Event:
         samples, rate = read_wav(wav)
@@ -217,13 +217,21 @@ class LessonLine:
         return a.Word(heard.text, heard.confidence, heard.accepted)
 
     async def _record(self, channel: AgiChannel, max_seconds: int, stop_keys: str) -> a.Event:
-        path = self._scratch_path("message")
+        path = self._scratch_path("message", channel)
         result = await channel.record_file(str(path), "wav", stop_keys, max_seconds * 1000,
                                            beep=True, silence_s=5)
-        return a.Recorded(str(path.with_suffix(".wav")), result.endpos // SAMPLES_PER_MS,
+        return a.Recorded(str(_wav(path)), result.endpos // SAMPLES_PER_MS,
                           hung_up=result.reason == "hangup")
 
-    def _scratch_path(self, kind: str) -> Path:
+    def _scratch_path(self, kind: str, channel: AgiChannel) -> Path:
+        """Where Asterisk records (no extension): the spool folder, named after the call."""
         folder = self.settings.data_dir / "spool"
         folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{kind}-{uuid.uuid4().hex}"
+        call_id = channel.unique_id.replace(".", "-")
+        return folder / f"{kind}-{call_id}-{uuid.uuid4().hex[:8]}"
+
+
+def _wav(path: Path) -> Path:
+    """The file RECORD FILE wrote for ``path`` with format "wav" (``with_suffix`` would eat ids
+    containing dots)."""
+    return path.with_name(path.name + ".wav")

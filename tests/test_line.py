@@ -101,7 +101,8 @@ class Caller:
     actions: queue.Queue = field(default_factory=queue.Queue)
     done: threading.Event = field(default_factory=threading.Event)
     seen: list = field(default_factory=list)
-    channel: str = ""
+    channel: str = ""  # her side of the call
+    line_uid: str = ""  # pallay's side of the call (AGI unique id)
     ami: Ami | None = None
 
     def expect(self, kind, timeout: float = 30):
@@ -110,7 +111,7 @@ class Caller:
             try:
                 item = self.actions.get(timeout=timeout)
             except queue.Empty:
-                raise AssertionError(f"no {kind.__name__} from pallay; last seen: "
+                raise AssertionError(f"no {kind} from pallay; last seen: "
                                      f"{self.seen[-4:]}") from None
             self.seen.append(item)
             if isinstance(item, kind):
@@ -135,20 +136,35 @@ class Caller:
         self.commands.put(("hangup", ""))
 
 
+async def next_command(caller: Caller, timeout: float = 60) -> tuple[str, str]:
+    """Her next instruction from the test, without holding one of the loop's worker threads
+    (pallay's line needs them for its store writes)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return caller.commands.get_nowait()
+        except queue.Empty:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"caller {caller.name}: no instruction for {timeout} s") from None
+            await asyncio.sleep(0.02)
+
+
 class Phone:
     """Routes for both sides: pallay's lesson line and the scripted callers."""
 
-    def __init__(self, agi: AgiTestServer, ami: Ami, asterisk: Asterisk, settings):
+    def __init__(self, agi: AgiTestServer, ami: Ami, asterisk: Asterisk, settings,
+                 recognizers=None):
         self.agi, self.ami, self.asterisk, self.settings = agi, ami, asterisk, settings
         self.callers: dict[str, Caller] = {}
         secret = listeners.load_or_create_secret(settings.secret_path)
-        self.line = LessonLine(settings, secret, observer=self._observe)
+        self.line = LessonLine(settings, secret, recognizers, observer=self._observe)
         agi.routes["lessons"] = self.line
         agi.routes["caller"] = self._caller
 
     def _observe(self, channel: AgiChannel, action) -> None:
         name = channel.caller_id
         if name in self.callers:
+            self.callers[name].line_uid = channel.unique_id
             self.callers[name].actions.put(action)
 
     async def _caller(self, ch: AgiChannel) -> None:
@@ -156,7 +172,7 @@ class Phone:
         me.channel = ch.env["agi_channel"]
         try:
             while True:
-                kind, value = await asyncio.to_thread(me.commands.get, True, 60)
+                kind, value = await next_command(me)
                 if kind == "dtmf":
                     await asyncio.to_thread(me._press_now, value)
                 elif kind == "wait":

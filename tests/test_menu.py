@@ -17,6 +17,7 @@ PROMPTS = ("welcome", "language", "menu", "para", "marque", "message_option", "l
            "invalid", "not_understood", "no_input", "auto_play", "resume", "keys_help", "paused",
            "lesson_end", "no_more", "record_intro", "record_review", "record_saved",
            "record_empty", "goodbye", "confirm_menu", "voice_hint", "alerts_offer", "alerts_on",
+           "did_you_mean", "yes_no",
            *(f"digit:{d}" for d in range(10)))
 
 
@@ -363,3 +364,21 @@ def test_every_prompt_the_engine_names_is_in_the_starter_pack():
     starter = tomllib.loads((Path(menu.__file__).parent / "starter" / "prompts.toml").read_text())
     missing = [n for n in menu.PROMPT_NAMES if not starter.get(n, {}).get("es")]
     assert not missing, missing
+
+
+def test_a_word_heard_without_confidence_is_offered_not_acted_on():
+    run_table([
+        (None, ["nav:welcome", "say:welcome", "nav:menu",
+                "ask:menu+message_option+language_option+voice_hint[123089]"]),
+        (a.Word("polvo", 0.5, accepted=False), ["ask:did_you_mean+yes_no[12]"]),
+        (a.Word("no", 0.9), ["nav:menu", "ask:menu+message_option+language_option+voice_hint[123089]"]),
+        (a.Word("polvo", 0.45, accepted=False), ["ask:did_you_mean+yes_no[12]"]),
+        (a.Word("sí", 0.7), ["nav:lesson_start", "say:keys_help", "play:3:es@0"]),
+    ], caller=Caller(language="es", voice=True))
+    # far too unsure: not even offered
+    run_table([
+        (None, ["nav:welcome", "say:welcome", "nav:menu",
+                "ask:menu+message_option+language_option+voice_hint[123089]"]),
+        (a.Word("polvo", 0.2, accepted=False),
+         ["nav:menu", "ask:not_understood+menu+message_option+language_option+voice_hint[123089]"]),
+    ], caller=Caller(language="es", voice=True))

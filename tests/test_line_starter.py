@@ -1,0 +1,136 @@
+"""The starter pack on the real phone line: every lesson reached by key and by voice, callers at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from audio_lessons import actions as a
+from audio_lessons import catalog, config, listeners, starter, store
+from audio_lessons.speech import audio as speech_audio
+from audio_lessons.speech import espeak
+from audio_lessons.speech.sphinx import SphinxRecognizer
+from audio_lessons.synth import Pyttsx3Synthesizer
+from ivr.line import RecognizerPool
+from tests.asterisk import agi_server, ami_caller, asterisk
+from tests.conftest import SHARED_MODELS, require, require_program
+from tests.test_line import CALLER_CONTEXT, Phone
+
+__all__ = ["agi_server", "ami_caller", "asterisk"]  # fixtures, imported for pytest
+
+SPHINX_MODEL = SHARED_MODELS / "pocketsphinx-voxforge-es-0.1.1"
+
+
+@pytest.fixture(scope="module")
+def starter_data(asterisk, tmp_path_factory):
+    """`pallay init`'s starter pack in a folder Asterisk can read, plus her spoken keywords."""
+    require_program("espeak-ng")
+    settings = config.load(tmp_path_factory.mktemp("starter") / "data", environ={})
+    db = store.connect(settings.db_path)
+    listeners.load_or_create_secret(settings.secret_path)
+    starter.install(db, settings, Pyttsx3Synthesizer(settings.voice, settings.cache_dir))
+    voice = settings.data_dir / "her-voice"
+    voice.mkdir()
+    for word in [le.keywords[0] for le in catalog.list_lessons(db)] + ["sí", "no"]:
+        # her word at telephone quality, with the noise floor of a real line (20 dB)
+        samples = speech_audio.add_noise(espeak.speak(word, voice="roa/es-419", rate=8000), 20)
+        speech_audio.write_wav(voice / f"{word}.wav", samples, 8000)
+    settings.messages_dir.mkdir(parents=True, exist_ok=True)
+    asterisk.share(settings.data_dir)
+    asterisk.add_dialplan("scripted", CALLER_CONTEXT % {"port": asterisk.agi_port})
+    return settings
+
+
+def run_callers(work, lessons) -> dict:
+    """Run ``work(lesson)`` for every lesson at once, each as its own caller; return the results."""
+    results, threads = {}, []
+
+    def one(lesson):
+        try:
+            results[lesson.id] = work(lesson)
+        except Exception as exc:  # reported by the assertion below, with the others
+            results[lesson.id] = exc
+
+    for lesson in lessons:
+        threads.append(threading.Thread(target=one, args=(lesson,)))
+        threads[-1].start()
+    for thread in threads:
+        thread.join(180)
+    return results
+
+
+def test_every_starter_lesson_by_key_with_seven_callers_at_once(agi_server, ami_caller,
+                                                                 asterisk, starter_data):
+    phone = Phone(agi_server, ami_caller, asterisk, starter_data)
+    lessons = catalog.list_lessons(store.connect(starter_data.db_path))
+    assert len(lessons) == 7
+
+    def listen_by_key(lesson):
+        caller = phone.call(f"k{lesson.key}", f"5198800000{lesson.key}")
+        caller.expect(a.Ask)  # language
+        caller.press("1")
+        menu = caller.expect(a.Ask)
+        assert lesson.key in menu.keys
+        caller.press(lesson.key)
+        play = caller.expect(a.PlayLesson, timeout=60)  # after the spoken keys help
+        caller.wait(2)
+        caller.hang_up()
+        assert caller.done.wait(30)
+        return play.lesson_id
+
+    results = run_callers(listen_by_key, lessons)
+    assert results == {le.id: le.id for le in lessons}
+    agi_server.wait_idle(30)
+    db = store.connect(starter_data.db_path)
+    heard = {r["lesson_id"]: r["furthest_ms"] for r in db.query(
+        "SELECT lesson_id, furthest_ms FROM listen_events WHERE input_method = 'key'")}
+    assert set(heard) == {le.id for le in lessons}
+    assert all(1_000 <= ms <= 5_000 for ms in heard.values()), heard  # about 2 s each
+
+
+def test_every_starter_lesson_by_voice(agi_server, ami_caller, asterisk, starter_data):
+    require((SPHINX_MODEL / "etc").is_dir(), f"Spanish PocketSphinx model at {SPHINX_MODEL}")
+    pool = RecognizerPool(lambda: SphinxRecognizer(SPHINX_MODEL))
+    phone = Phone(agi_server, ami_caller, asterisk, starter_data, recognizers=pool)
+    lessons = catalog.list_lessons(store.connect(starter_data.db_path))
+    spool = starter_data.data_dir / "spool"
+    voice = starter_data.data_dir / "her-voice"
+
+    def wait_for_the_tone(caller) -> None:
+        """pallay records her answer into spool/voice-<call>-*: speak once it has started."""
+        deadline = time.monotonic() + 60
+        while not list(spool.glob(f"voice-{caller.line_uid.replace('.', '-')}-*")):
+            assert time.monotonic() < deadline, "pallay never listened for her voice"
+            time.sleep(0.05)
+
+    def choose_by_voice(lesson):
+        """Say the lesson's word; answer "did you mean...?" truthfully, by voice."""
+        word = lesson.keywords[0]
+        caller = phone.call(f"v{lesson.key}", f"5197700000{lesson.key}")
+        caller.expect(a.Ask)
+        caller.press("1")  # Spanish
+        said = []
+        for _ in range(6):
+            asked = caller.expect((a.Ask, a.PlayLesson), timeout=60)
+            if isinstance(asked, a.PlayLesson):
+                break
+            names = [p.name for p in asked.prompts]
+            answer = word
+            if "did_you_mean" in names:
+                answer = "sí" if f"title:{lesson.slug}" in names else "no"
+            wait_for_the_tone(caller)
+            caller.say(str(voice / answer))
+            said.append(answer)
+        else:
+            raise AssertionError(f"no lesson after saying {said}")
+        caller.hang_up()
+        assert caller.done.wait(30)
+        return asked.lesson_id, said
+
+    results = run_callers(choose_by_voice, lessons)
+    reached = {lesson_id: outcome[0] for lesson_id, outcome in results.items()
+               if isinstance(outcome, tuple)}
+    assert reached == {le.id: le.id for le in lessons}, results
+    agi_server.wait_idle(30)
