@@ -237,7 +237,7 @@ def test_a_sip_softphone_reaches_a_lesson_by_rfc4733_keys(asterisk, softphone, l
     expect(line_steps, a.Ask)
     softphone.command("hangup")
     softphone.wait_event("CALL_CLOSED")
-    assert isinstance(expect(line_steps, a.HangUp), a.HangUp)
+    expect(line_steps, a.HangUp)  # pallay saw her leave
 
     db = store.connect(library.db_path)
     row = db.execute("SELECT furthest_ms, channel, input_method FROM listen_events "
