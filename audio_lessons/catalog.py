@@ -47,6 +47,7 @@ class Lesson:
     position: int
     published: bool
     recordings: dict[str, Recording] = field(default_factory=dict)
+    quiz_answer: str | None = None  # "1" (yes) or "2" (no) answers prompt "quiz:<slug>" right
 
     def recording(self, language: str, fallback: str = "es") -> Recording | None:
         """The recording in ``language``, else in ``fallback`` (Quechua slots in beside Spanish)."""
@@ -325,7 +326,7 @@ def delete_menu(db: sqlite_utils.Database, slug: str) -> None:
 
 # --- reading the catalogue --------------------------------------------------------------------------
 
-_LESSON_COLUMNS = "id, slug, title, topic, menu, key, keywords, position, published"
+_LESSON_COLUMNS = "id, slug, title, topic, menu, key, keywords, position, published, quiz_answer"
 
 
 def _recordings(db: sqlite_utils.Database, lesson_ids: list[int] | None = None
@@ -344,10 +345,20 @@ def _recordings(db: sqlite_utils.Database, lesson_ids: list[int] | None = None
 
 
 def _lesson(row, recordings: dict[str, Recording]) -> Lesson:
-    lesson_id, slug, title, topic, menu, key, keywords, position, published = row
+    lesson_id, slug, title, topic, menu, key, keywords, position, published, quiz = row
     return Lesson(lesson_id, slug, title, topic or "", menu, key,
                   tuple(json.loads(keywords or "[]")), position or 0, bool(published),
-                  dict(recordings))
+                  dict(recordings), quiz)
+
+
+def set_quiz(db: sqlite_utils.Database, lesson_id: int, answer: str | None) -> None:
+    """Give a lesson a yes/no quiz question (its prompt is ``quiz:<slug>``), or remove it."""
+    if answer not in ("1", "2", None):
+        _fail("La respuesta de la pregunta debe ser 1 (sí) o 2 (no).")
+    with store.write(db):
+        get_lesson(db, lesson_id)
+        db.conn.execute("UPDATE lessons SET quiz_answer = ?, updated_at = ? WHERE id = ?",
+                        [answer, store.now(), lesson_id])
 
 
 def list_lessons(db: sqlite_utils.Database, include_unpublished: bool = True) -> list[Lesson]:

@@ -29,6 +29,7 @@ NAV_STEPS = (
     "lesson_end",  # a lesson heard to the end
     "resume",  # an offer to resume taken
     "message",  # a message recorded
+    "quiz",  # a lesson's question answered (detail: "right" or "wrong")
     "no_input",  # silence or a wrong key after all attempts
     "error",  # a "sorry" prompt played
     "hangup",  # the caller hung up or the kiosk session ended

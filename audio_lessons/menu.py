@@ -44,12 +44,13 @@ from audio_lessons.catalog import ROOT_MENU, CatalogView, Lesson, Menu
 from audio_lessons.config import Settings
 
 MIN_MESSAGE_MS = 1000
-# Every prompt the engine may play, besides "digit:N" and "title:<lesson or menu slug>".
+# Every prompt the engine may play, besides "digit:N", "title:<lesson or menu slug>" and
+# "quiz:<lesson slug>".
 PROMPT_NAMES = (
     "welcome", "language", "menu", "para", "marque", "message_option", "language_option",
     "voice_hint", "invalid", "no_input", "not_understood", "auto_play", "resume", "keys_help",
-    "paused", "confirm_menu", "did_you_mean", "yes_no", "lesson_end", "no_more", "alerts_offer",
-    "alerts_on",
+    "paused", "confirm_menu", "did_you_mean", "yes_no", "lesson_end", "no_more", "quiz_right",
+    "quiz_wrong", "alerts_offer", "alerts_on",
     "record_intro", "record_empty", "record_review", "record_saved", "goodbye", "sorry")
 # How a menu item is announced, per language: "Para <el polvo>, marque <cuatro>".
 ITEM_PATTERN = {
@@ -61,6 +62,7 @@ PAUSE_WORDS = {"pausa": keymap.PAUSE, "seguir": keymap.PAUSE, "continuar": keyma
                "menú": keymap.MENU}
 AFTER_KEYS = keymap.NEXT + keymap.REPLAY + keymap.PREVIOUS + keymap.MENU
 YES_NO = {**{w: "1" for w in keymap.YES_WORDS}, **{w: "2" for w in keymap.NO_WORDS}}
+QUIZ_WORDS = {**YES_NO, "verdad": "1", "falso": "2"}
 
 Step = tuple["State", list[Action]]
 
@@ -469,12 +471,16 @@ class MenuEngine:
 
     # ---- the end of a lesson --------------------------------------------------------------------
 
+    def _heard_to_end(self, listening: Listening) -> bool:
+        """The closing seconds count as the end (as in the statistics' quartiles)."""
+        return listening.furthest_ms >= listening.duration_ms - self.menu_settings.resume_tail_ms // 5
+
     def _finish_listen(self, state: State) -> Step:
         """Log the visit that is ending and keep (or clear) where she stopped."""
         le = state.listening
         if le is None:
             return state, []
-        done = le.furthest_ms >= le.duration_ms - self.menu_settings.resume_tail_ms // 5
+        done = self._heard_to_end(le)
         actions: list[Action] = [LogListen(le.lesson_id, le.language, le.via, le.furthest_ms,
                                            le.duration_ms, le.heard_ms)]
         if le.furthest_ms * 4 >= le.duration_ms * 3:
@@ -491,11 +497,34 @@ class MenuEngine:
 
     def _lesson_done(self, state: State) -> Step:
         state, actions = self._finish_listen(state)
-        if state.offer_alerts:
-            state, more = self._enter_alerts(replace(state, offer_alerts=False))
+        lesson = self.catalog.lessons.get(state.listening.lesson_id)
+        if (lesson and lesson.quiz_answer and self._heard_to_end(state.listening)
+                and self.prompt(f"quiz:{lesson.slug}", state.language)):
+            state, more = self._enter_quiz(state)
         else:
-            state, more = self._enter_after(state)
+            state, more = self._next_after_lesson(state)
         return state, actions + more
+
+    def _next_after_lesson(self, state: State, prefix: tuple[str, ...] = ()) -> Step:
+        if state.offer_alerts:
+            return self._enter_alerts(replace(state, offer_alerts=False), prefix)
+        return self._enter_after(state, prefix)
+
+    def _enter_quiz(self, state: State, prefix: tuple[str, ...] = ()) -> Step:
+        """One yes/no question on the lesson she just heard to the end."""
+        state = replace(state, node="quiz")
+        slug = self.catalog.lessons[state.listening.lesson_id].slug
+        return state, [self._ask(state, (f"quiz:{slug}",), "12", QUIZ_WORDS, prefix)]
+
+    def _on_quiz(self, state: State, event: Event) -> Step:
+        return self._choose(state, event, "12", QUIZ_WORDS, self._quiz_answered,
+                            self._next_after_lesson, self._enter_quiz)
+
+    def _quiz_answered(self, state: State, key: str, via: str) -> Step:
+        right = key == self.catalog.lessons[state.listening.lesson_id].quiz_answer
+        state, actions = self._next_after_lesson(
+            state, prefix=("quiz_right" if right else "quiz_wrong",))
+        return state, [LogNav("quiz", "right" if right else "wrong"), *actions]
 
     def _enter_alerts(self, state: State, prefix: tuple[str, ...] = ()) -> Step:
         """Once per call, after a lesson: offer a free call when there is a new lesson."""

@@ -45,6 +45,8 @@ class StarterLesson:
     keywords: tuple[str, ...]
     script: str
     title_qu: str = ""
+    quiz: str = ""  # a yes/no question asked after the lesson is heard to the end
+    quiz_answer: str | None = None  # "1" yes or "2" no
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ def load_lessons(path: Path = LESSONS_FILE) -> list[StarterLesson]:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     return [StarterLesson(slug=row["slug"], key=row["key"], title=row["title"], topic=row["topic"],
                           keywords=tuple(row["keywords"]), script=row["script"].strip(),
-                          title_qu=row.get("title_qu", ""))
+                          title_qu=row.get("title_qu", ""), quiz=row.get("quiz", ""),
+                          quiz_answer=row.get("quiz_answer"))
             for row in data["lesson"]]
 
 
@@ -88,6 +91,8 @@ def load_prompts(path: Path = PROMPTS_FILE,
         texts[(f"title:{lesson.slug}", "es")] = lesson.title
         if lesson.title_qu:
             texts[(f"title:{lesson.slug}", "qu")] = lesson.title_qu
+        if lesson.quiz:
+            texts[(f"quiz:{lesson.slug}", "es")] = lesson.quiz
     return texts
 
 
@@ -191,6 +196,7 @@ def _store_lesson(db: sqlite_utils.Database, lesson: StarterLesson, media_hash: 
         lesson_id = catalog.add_lesson(db, slug=lesson.slug, title=lesson.title, topic=lesson.topic,
                                        menu=catalog.ROOT_MENU, key=lesson.key,
                                        keywords=lesson.keywords)
+        catalog.set_quiz(db, lesson_id, lesson.quiz_answer if lesson.quiz else None)
         counted = "lessons_added"
     catalog.set_recording(db, lesson_id, "es", media_hash, speaker=SPEAKER, synthetic=True,
                           script=lesson.script)

@@ -209,3 +209,9 @@ def m002_stats_rollups(db: sqlite_utils.Database) -> None:
             VALUES ({channel}, {device}, {nav_day}, NEW.step, 1)
             ON CONFLICT (channel, device, day, step) DO UPDATE SET sessions = sessions + 1;
     END""")
+
+
+@migrations()
+def m003_lesson_quiz(db: sqlite_utils.Database) -> None:
+    # The key that answers a lesson's spoken quiz question right ("1" yes / "2" no), or NULL: no quiz.
+    db.execute("ALTER TABLE lessons ADD COLUMN quiz_answer TEXT")

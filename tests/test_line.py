@@ -317,3 +317,61 @@ def test_a_message_is_recorded_and_found_in_the_store(phone):
     rows = list(db_of(phone).query("SELECT * FROM messages ORDER BY created_at DESC LIMIT 1"))
     assert rows and rows[0]["channel"] == "phone" and rows[0]["duration_ms"] >= 2_000
     assert (phone.settings.messages_dir / rows[0]["path"]).stat().st_size > 16_000
+
+
+def hang_up_during_welcome(caller: Caller) -> None:
+    caller.expect(a.Say)  # the welcome is playing
+    caller.hang_up()
+
+
+def hang_up_during_lesson(caller: Caller) -> None:
+    caller.expect(a.Ask)
+    caller.press("1")
+    caller.expect(a.Ask)
+    caller.press("2")
+    caller.expect(a.PlayLesson)
+    caller.wait(2)
+    caller.hang_up()
+
+
+def hang_up_during_recording(caller: Caller) -> None:
+    caller.expect(a.Ask)
+    caller.press("1")
+    caller.expect(a.Ask)
+    caller.press("8")
+    caller.expect(a.Record)
+    caller.say(library_question[0])
+    caller.hang_up()  # no "#": she just hangs up after speaking
+
+
+@pytest.mark.parametrize("scenario", [hang_up_during_welcome, hang_up_during_lesson,
+                                      hang_up_during_recording])
+def test_hanging_up_at_any_moment_leaves_a_correct_record_and_no_error(phone, scenario, caplog):
+    number = f"51966{abs(hash(scenario.__name__)) % 10**6:06d}"
+    caller = phone.call(scenario.__name__[:20], number)
+    scenario(caller)
+    assert caller.done.wait(20)
+    phone.agi.wait_idle()
+    listener = listeners.pseudonym(listeners.load_or_create_secret(phone.settings.secret_path),
+                                   number)
+    db = db_of(phone)
+    steps = [r["step"] for r in db.query(
+        "SELECT step FROM nav_events WHERE listener = ? ORDER BY rowid", [listener])]
+    assert steps[0] == "welcome" and steps[-1] == "hangup", steps
+    listens = list(db.query("SELECT * FROM listen_events WHERE listener = ?", [listener]))
+    messages = list(db.query("SELECT * FROM messages WHERE listener = ?", [listener]))
+    if scenario is hang_up_during_lesson:
+        [listen] = listens
+        assert 1_500 <= listen["furthest_ms"] <= 4_000, listen
+        assert listeners.progress(db, listener) == {listen["lesson_id"]: listen["furthest_ms"]}
+    else:
+        assert listens == []
+    if scenario is hang_up_during_recording:
+        [message] = messages  # what she said before hanging up is kept
+        assert message["duration_ms"] >= 2_000
+        assert (phone.settings.messages_dir / message["path"]).exists()
+    else:
+        assert messages == []
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [], [r.getMessage() for r in errors]
+    assert not list((phone.settings.data_dir / "spool").glob("*")), "a scratch file was left"

@@ -134,3 +134,31 @@ def test_every_starter_lesson_by_voice(agi_server, ami_caller, asterisk, starter
                if isinstance(outcome, tuple)}
     assert reached == {le.id: le.id for le in lessons}, results
     agi_server.wait_idle(30)
+
+
+def test_hanging_up_while_her_word_is_recognised_is_clean(agi_server, ami_caller, asterisk,
+                                                         starter_data, caplog):
+    require((SPHINX_MODEL / "etc").is_dir(), f"Spanish PocketSphinx model at {SPHINX_MODEL}")
+    pool = RecognizerPool(lambda: SphinxRecognizer(SPHINX_MODEL))
+    phone = Phone(agi_server, ami_caller, asterisk, starter_data, recognizers=pool)
+    number = "51955500001"
+    caller = phone.call("gone", number)
+    caller.expect(a.Ask)
+    caller.press("1")
+    caller.expect(a.Ask)
+    spool = starter_data.data_dir / "spool"
+    deadline = time.monotonic() + 60
+    while not list(spool.glob(f"voice-{caller.line_uid.replace('.', '-')}-*")):
+        assert time.monotonic() < deadline, "pallay never listened for her voice"
+        time.sleep(0.05)
+    caller.say(str(starter_data.data_dir / "her-voice" / "polvo"))
+    caller.hang_up()  # gone while pallay decides what she said
+    assert caller.done.wait(20)
+    agi_server.wait_idle(30)
+    listener = listeners.pseudonym(listeners.load_or_create_secret(starter_data.secret_path),
+                                   number)
+    steps = [r["step"] for r in store.connect(starter_data.db_path).query(
+        "SELECT step FROM nav_events WHERE listener = ? ORDER BY rowid", [listener])]
+    assert steps[-1] == "hangup", steps
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+    assert not list(spool.glob(f"voice-{caller.line_uid.replace('.', '-')}-*"))

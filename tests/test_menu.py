@@ -382,3 +382,30 @@ def test_a_word_heard_without_confidence_is_offered_not_acted_on():
         (a.Word("polvo", 0.2, accepted=False),
          ["nav:menu", "ask:not_understood+menu+message_option+language_option+voice_hint[123089]"]),
     ], caller=Caller(language="es", voice=True))
+
+
+def test_a_lesson_heard_to_the_end_asks_its_question():
+    quizzed = replace(lesson(2, "2", "terreno"), quiz_answer="2")
+    view = catalog(lesson(1, "1", "epp"), quizzed)
+    view.prompts[("quiz:terreno", "es")] = "h-quiz"
+    view.prompts.update({("quiz_right", "es"): "h-right", ("quiz_wrong", "es"): "h-wrong"})
+    end = f"listen:2:{2 * MINUTE}/{2 * MINUTE}:key:heard={2 * MINUTE}"
+    run_table([
+        (None, ["nav:welcome", "say:welcome", "nav:menu", "ask:menu+message_option+language_option[12089]"]),
+        (a.Key("2"), ["nav:lesson_start", "say:keys_help", "play:2:es@0"]),
+        (a.PlaybackEnded(2 * MINUTE), [end, "nav:lesson_75", "nav:lesson_end", "clear:2",
+                                       "ask:quiz:terreno[12]"]),
+        (a.Key("2"), ["nav:quiz", "ask:quiz_right+lesson_end[1840]"]),
+        (a.Key("8"), ["nav:lesson_start", "play:2:es@0"]),
+        (a.PlaybackEnded(2 * MINUTE), [end, "nav:lesson_75", "nav:lesson_end", "clear:2",
+                                       "ask:quiz:terreno[12]"]),
+        (a.Word("sí", 0.9), ["nav:quiz", "ask:quiz_wrong+lesson_end[1840]"]),
+    ], view=view)
+    # leaving the lesson early: no question
+    run_table([
+        (None, ["nav:welcome", "say:welcome", "nav:menu", "ask:menu+message_option+language_option[12089]"]),
+        (a.Key("2"), ["nav:lesson_start", "say:keys_help", "play:2:es@0"]),
+        (a.Key("9", position_ms=115_000), ["listen:2:115000/120000:key:heard=115000",
+                                           "nav:lesson_75", "save:2@115000",
+                                           "ask:lesson_end[1840]"]),
+    ], view=view)
