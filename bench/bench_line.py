@@ -347,6 +347,8 @@ class Probes:
                     threading.Thread(target=self._press, args=(probe, conn), daemon=True).start()
                 elif kind == 0x00:
                     return
+        except ConnectionError:
+            pass  # Asterisk hung up the probe call: the frames so far are what she heard
         finally:
             conn.close()
 
