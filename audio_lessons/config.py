@@ -27,7 +27,7 @@ from audio_lessons.errors import ConfigError
 @dataclass(frozen=True)
 class MediaSettings:
     max_seconds: float = 1800.0  # longest accepted upload, after trimming silence
-    min_seconds: float = 0.2  # shorter than this (after trimming) is "empty"; "dos" lasts 0.3 s
+    min_seconds: float = 0.5  # shorter than this (after trimming) is "empty" (prompts: 0.2)
     max_bytes: int = 200_000_000
     silence_dbfs: float = -45.0  # frames quieter than this are silence
     target_lufs: float = -18.0  # integrated loudness of every variant

@@ -123,26 +123,44 @@ class LessonLine:
     async def _drive(self, call: Call) -> None:
         caller = await asyncio.to_thread(self._caller, call)
         state, pending = call.engine.start(caller)
-        while True:
-            event = None
-            for action in pending:
-                if isinstance(action, a.BOOKKEEPING):
-                    await asyncio.to_thread(call.log.apply, action)
-                elif isinstance(action, a.SetAlerts):
-                    await asyncio.to_thread(alerts.subscribe, call.log.db, call.listener,
-                                            call.number, action.on)
-                elif isinstance(action, a.End):
-                    await call.channel.hangup()
-                    return
-                else:
-                    self.observer(call.channel, action)
-                    event = await self._perform(call, action)
-                    if event is not None:
-                        self.observer(call.channel, event)
-                        break
-            if event is None:
-                raise AgiError(f"engine stopped waiting in node {state.node!r}")
-            state, pending = call.engine.handle(state, event)
+        # Store writes go to a per-call writer, in order, so the next prompt never waits for them.
+        writes: asyncio.Queue = asyncio.Queue()
+        writer = asyncio.create_task(self._write(call, writes))
+        try:
+            while True:
+                event = None
+                for action in pending:
+                    if isinstance(action, (*a.BOOKKEEPING, a.SetAlerts)):
+                        writes.put_nowait(action)
+                    elif isinstance(action, a.End):
+                        await call.channel.hangup()
+                        return
+                    else:
+                        self.observer(call.channel, action)
+                        event = await self._perform(call, action)
+                        if event is not None:
+                            self.observer(call.channel, event)
+                            break
+                if event is None:
+                    raise AgiError(f"engine stopped waiting in node {state.node!r}")
+                state, pending = call.engine.handle(state, event)
+        finally:
+            writes.put_nowait(None)
+            await writer  # every event of the call is stored before its connection closes
+
+    async def _write(self, call: Call, writes: asyncio.Queue) -> None:
+        while (action := await writes.get()) is not None:
+            await asyncio.to_thread(self._store, call, action)
+
+    @staticmethod
+    def _store(call: Call, action: a.Action) -> None:
+        if not isinstance(action, a.SetAlerts):
+            call.log.apply(action)  # logs, never raises
+            return
+        try:
+            alerts.subscribe(call.log.db, call.listener, call.number, action.on)
+        except Exception:  # a failed opt-in must not end her call
+            log.exception("call: could not store her answer on alerts")
 
     async def _perform(self, call: Call, action: a.Action) -> a.Event | None:
         """Carry out one action; a hang-up at any moment becomes a HangUp event."""

@@ -12,14 +12,14 @@ import queue
 import subprocess
 import threading
 import wave
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from audio_lessons import actions as a
-from audio_lessons import catalog, config, listeners, media, store
+from audio_lessons import catalog, config, listeners, media, starter, store
 from ivr.agi import AgiChannel
 from ivr.line import LessonLine
 from tests.asterisk import AgiTestServer, Ami, Asterisk, agi_server, ami_caller, asterisk
@@ -64,6 +64,7 @@ def library(asterisk: Asterisk, tmp_path_factory):
     require_program("espeak-ng")
     root = tmp_path_factory.mktemp("line")
     settings = config.load(root / "data", environ={})
+    prompt_media = replace(settings.media, min_seconds=starter.PROMPT_MIN_SECONDS)  # "dos": 0.3 s
     db = store.connect(settings.db_path)
     work = root / "work"
     work.mkdir()
@@ -72,7 +73,7 @@ def library(asterisk: Asterisk, tmp_path_factory):
         wav = work / f"{abs(hash(name))}.wav"
         subprocess.run(["espeak-ng", "-v", "roa/es-419", "-s", "170", "-w", str(wav), text],
                        check=True, capture_output=True)
-        prepared = media.prepare(wav, settings.media_dir, settings.media, wav.name)
+        prepared = media.prepare(wav, settings.media_dir, prompt_media, wav.name)
         media.register(db, prepared, wav.name)
         return prepared
 
