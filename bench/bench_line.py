@@ -23,6 +23,7 @@ Run: ``.venv/bin/python -m bench.bench_line`` (root: it starts the test Asterisk
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import contextlib
 import itertools
 import logging
@@ -42,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from audio_lessons import actions as a
-from audio_lessons import catalog, config, media, store
+from audio_lessons import catalog, config, media, starter, store
 from audio_lessons.menu import MenuEngine
 from audio_lessons.session import caller_for
 from tests.asterisk import Ami, Asterisk, build_chroot, free_port, start, stop, write_config
@@ -164,8 +165,9 @@ def build_library(root: Path) -> config.Settings:
         wav = work / f"{item[0]}.wav"
         subprocess.run(["espeak-ng", "-v", "roa/es-419", "-s", "170", "-w", str(wav), texts[item[1]]],
                        check=True, capture_output=True)
-        return media.prepare(wav, settings.media_dir, settings.media, wav.name)
+        return media.prepare(wav, settings.media_dir, prompt_media, wav.name)
 
+    prompt_media = dataclasses.replace(settings.media, min_seconds=starter.PROMPT_MIN_SECONDS)
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         prepared = dict(zip(texts, pool.map(speak, enumerate(texts))))
     for name, item in prepared.items():

@@ -71,10 +71,9 @@ class LessonLine:
         self.live = live  # ivr.live.LiveCalls, to show who is on the line (by pseudonym)
 
     async def __call__(self, channel: AgiChannel) -> None:
-        db = outbound.connect(self.settings.db_path)  # one connection per call, never shared
         call = None
         try:
-            call = await asyncio.to_thread(self._open_call, db, channel)
+            call = await asyncio.to_thread(self._open_call, channel)
             await channel.answer()
             await self._drive(call)
         except Hangup:
@@ -83,7 +82,8 @@ class LessonLine:
             log.exception("call %s failed; playing the sorry prompt", channel.unique_id)
             await self._sorry(channel, call)
         finally:
-            db.close()
+            if call is not None:
+                call.log.db.close()
 
     async def _sorry(self, channel: AgiChannel, call: Call | None) -> None:
         """Say sorry and hang up cleanly, whatever state the call was in."""
@@ -95,11 +95,13 @@ class LessonLine:
         except AgiError:
             pass  # the caller is already gone
 
-    def _open_call(self, db, channel: AgiChannel) -> Call:
+    def _open_call(self, channel: AgiChannel) -> Call:
         """Who is calling: her number's pseudonym, or the one pallay passed to a callback/alert.
 
         AGI arguments from the pallay-outbound context: (listener pseudonym, lesson id or "").
+        Each call has its own store connection: calls never share one.
         """
+        db = outbound.connect(self.settings.db_path)
         args = channel.args + ["", ""]
         digits = "".join(ch for ch in channel.caller_id if ch.isdigit())
         number = digits if len(digits) >= 6 else None
