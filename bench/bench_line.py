@@ -23,8 +23,8 @@ Run: ``.venv/bin/python -m bench.bench_line`` (root: it starts the test Asterisk
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import contextlib
+import dataclasses
 import itertools
 import logging
 import os
