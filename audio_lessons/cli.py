@@ -114,7 +114,7 @@ def lessons_list(ctx: click.Context, as_json: bool) -> None:
 
 @lessons.command("add")
 @click.argument("audio", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--title", required=True, help="Title as heard in the menu, e.g. 'el polvo'.")
+@click.option("--title", help="Title as heard in the menu, e.g. 'el polvo' (for a new lesson).")
 @click.option("--language", default="es", show_default=True, help="Language of the recording.")
 @click.option("--key", help="Menu key 1-9 (8 and 9 are reserved in the main menu).")
 @click.option("--keywords", default="", help="Comma-separated words that pick it by voice.")
@@ -130,25 +130,33 @@ def lessons_add(ctx: click.Context, audio: Path, title: str, language: str, key:
 
     Example: pallay lessons add polvo.ogg --title "el polvo" --key 4 --keywords polvo,mascarilla
     """
+    if not (title or existing):
+        raise click.UsageError("give --title for a new lesson, or --lesson for an existing one")
     settings = _settings(ctx)
     db = store.connect(settings.db_path)
     words = tuple(w.strip() for w in keywords.split(",") if w.strip())
     try:
-        with click.progressbar(length=2, label="Preparing audio", file=sys.stderr) as bar:
-            prepared = media.prepare(audio, settings.media_dir, settings.media, audio.name)
-            bar.update(1)
-            media.register(db, prepared, audio.name)
-            if existing:
-                lesson_id = catalog.get_lesson(db, existing).id
-            else:
-                lesson_id = catalog.add_lesson(db, slug=catalog.slugify(title), title=title,
-                                               topic=topic, menu=menu_slug, key=key,
-                                               keywords=words)
-            catalog.set_recording(db, lesson_id, language, prepared.hash, speaker=speaker)
-            bar.update(1)
+        # The lesson first: a taken key or word is refused before any audio is written.
+        if existing:
+            lesson_id, created = catalog.get_lesson(db, existing).id, False
+        else:
+            lesson_id, created = catalog.add_lesson(
+                db, slug=catalog.slugify(title), title=title, topic=topic, menu=menu_slug, key=key,
+                keywords=words), True
+        try:
+            with click.progressbar(length=2, label="Preparing audio", file=sys.stderr) as bar:
+                prepared = media.prepare(audio, settings.media_dir, settings.media, audio.name)
+                bar.update(1)
+                media.register(db, prepared, audio.name)
+                catalog.set_recording(db, lesson_id, language, prepared.hash, speaker=speaker)
+                bar.update(1)
+        except PallayError:
+            if created:
+                catalog.delete_lesson(db, lesson_id)
+            raise
     except PallayError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"Lesson {lesson_id} '{title}' ({language}): {prepared.duration_ms / 1000:.1f} s")
+    click.echo(f"Lesson {lesson_id} ({language}): {prepared.duration_ms / 1000:.1f} s of audio")
 
 
 @main.command("stats")
