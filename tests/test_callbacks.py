@@ -398,7 +398,7 @@ def spoken_library(settings: Settings) -> None:
     """Every prompt spoken by espeak-ng (Spanish) and one lesson, prepared as pallay does."""
     import subprocess
 
-    from audio_lessons import catalog, media, store
+    from audio_lessons import catalog, media, starter, store
     from tests.conftest import require_program
 
     require_program("espeak-ng")
@@ -410,9 +410,11 @@ def spoken_library(settings: Settings) -> None:
         wav = work / f"{name.replace(':', '-')}.wav"
         subprocess.run(["espeak-ng", "-v", "roa/es-419", "-w", str(wav), text], check=True,
                        capture_output=True)
-        prepared = media.prepare(wav, settings.media_dir, settings.media, wav.name)
+        prepared = media.prepare(wav, settings.media_dir, prompt_media, wav.name)
         media.register(db, prepared, wav.name)
         return prepared.hash
+
+    prompt_media = dataclasses.replace(settings.media, min_seconds=starter.PROMPT_MIN_SECONDS)
 
     for name in PROMPTS:
         text = "Bienvenida a pallay, lecciones de seguridad." if name == "welcome" else name
