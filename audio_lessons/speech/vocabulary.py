@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 
-DIGIT_WORDS: dict[str, str] = {
-    "cero": "0", "uno": "1", "dos": "2", "tres": "3", "cuatro": "4",
-    "cinco": "5", "seis": "6", "siete": "7", "ocho": "8", "nueve": "9",
-}
+from audio_lessons.keymap import DIGIT_WORDS  # one table for the engine and the recognisers
 
 # word -> command name the menu engine understands (English identifiers, never shown to users)
 NAMED_COMMANDS: dict[str, str] = {
@@ -19,10 +16,9 @@ NAMED_COMMANDS: dict[str, str] = {
     "menú": "menu", "ayuda": "help", "mensaje": "message", "sí": "yes", "no": "no",
 }
 
+# uno..nueve, cero, then the named commands (the order the benchmark's trials follow)
 COMMAND_WORDS: tuple[str, ...] = (
-    "uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve", "cero",
-    *NAMED_COMMANDS,
-)
+    *(w for w in DIGIT_WORDS if w != "cero"), "cero", *NAMED_COMMANDS)
 
 
 def normalise(word: str) -> str:
