@@ -20,7 +20,6 @@ exponential backoff. Actions in flight when the connection drops raise ``AmiDisc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import itertools
 import logging
@@ -240,11 +239,12 @@ class AmiClient:
         finally:
             self._connected.clear()
             reading.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reading
             self._writer = None
             writer.close()
             self._fail_pending()
+            # gather, not a suppressed await: if run() itself is being cancelled right now, that
+            # cancellation must go through (swallowing it left run() reconnecting forever).
+            await asyncio.gather(reading, return_exceptions=True)
 
     async def _login(self, reading: asyncio.Task) -> None:
         login = asyncio.ensure_future(self._action_now("Login", {"Username": self.user,
