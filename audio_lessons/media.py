@@ -46,6 +46,7 @@ VARIANTS = ("phone", "kiosk")
 # Demuxers ffmpeg may use on an upload: what phones, WhatsApp, browsers and recorders produce.
 DEMUXERS = "wav,mp3,mov,mp4,m4a,3gp,3g2,mj2,ogg,matroska,webm,flac,amr,aac,aiff,caf"
 HEADER_DURATION_FORMATS = ("wav", "flac", "mov", "matroska")  # duration is written, not estimated
+MP3_FRAME_COUNT_TAGS = (b"Xing", b"Info", b"VBRI")  # an MP3 with one of these declares its length
 IMAGE_CODECS = {"mjpeg", "png", "bmp", "gif", "webp", "tiff"}
 SILENCE_ALLOWANCE_S = 60.0  # raw length may exceed max_seconds by this much of silence to trim
 TRIM_PAD_S = 0.15  # keep a little quiet around the speech so soft consonants survive
@@ -70,6 +71,7 @@ class _Probe:
     container: str  # ffprobe format_name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
     codec: str
     duration: float | None
+    declared: bool = False  # duration read from the file, not estimated from its size
 
 
 def prepare(src: Path, media_dir: Path, settings: MediaSettings,
@@ -202,7 +204,32 @@ def _probe(path: Path, label: str) -> _Probe:
     if not audio:
         raise _reject(label, f"no audio stream ({fmt.get('format_name')})", _NOT_AUDIO)
     duration = _float(fmt.get("duration"))
-    return _Probe(fmt.get("format_name", "?"), audio[0].get("codec_name", "?"), duration)
+    container = fmt.get("format_name", "?")
+    declared = (container.split(",")[0] in HEADER_DURATION_FORMATS
+                or (container == "mp3" and _mp3_declares_length(path)))
+    return _Probe(container, audio[0].get("codec_name", "?"), duration, declared)
+
+
+def _mp3_declares_length(path: Path) -> bool:
+    """True if the first MPEG frame holds a Xing/Info/VBRI header (LAME and ffmpeg write one).
+
+    Without it ffprobe estimates the length from the file size, so a cut file looks complete.
+    """
+    with open(path, "rb") as f:
+        head = f.read(10)
+        start = 0
+        if head[:3] == b"ID3" and len(head) == 10:  # ID3v2: syncsafe size, optional footer
+            start = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
+            start += 10 if head[5] & 0x10 else 0
+        f.seek(start)
+        data = f.read(4096)
+    sync = next((i for i in range(len(data) - 1)
+                 if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0), None)
+    if sync is None:
+        return False
+    # The tag sits after the side information: 4 + 9, 17 or 32 bytes into the frame.
+    frame = data[sync:sync + 48]
+    return any(frame.find(tag, 4) != -1 for tag in MP3_FRAME_COUNT_TAGS)
 
 
 _UNREADABLE = ("No se pudo leer el archivo: no es un audio conocido o está dañado. "
@@ -256,7 +283,7 @@ def _decode(path: Path, probe: _Probe, rate: int, cap: float | None, label: str)
     else:
         pcm = _decode_ffmpeg(path, rate, cap, label)
     got = len(pcm) / rate
-    if (probe.duration and probe.container.split(",")[0] in HEADER_DURATION_FORMATS
+    if (probe.duration and probe.declared
             and (cap is None or got < cap) and got < probe.duration - max(1.0, 0.05 * probe.duration)):
         raise _reject(label, f"decoded {got:.1f} s of {probe.duration:.1f} s", _broken(got))
     return pcm

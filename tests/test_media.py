@@ -246,6 +246,26 @@ def test_hostile_upload_is_refused_in_spanish_and_leaves_nothing(sources, kind, 
     assert any("media rejected" in r.getMessage() for r in caplog.records)
 
 
+def test_a_cut_mp3_is_refused_wherever_the_cut_falls(sources, tmp_path):
+    """A cut on a frame boundary decodes without any error: the Xing/Info frame count catches it."""
+    data = sources["files"]["mp3"].read_bytes()
+    for i, fraction in enumerate((0.3, 0.5, 0.7)):
+        cut = tmp_path / f"cut{i}.mp3"
+        cut.write_bytes(data[: int(len(data) * fraction)])
+        with pytest.raises(MediaError, match="dañado"):
+            media.prepare(cut, tmp_path / "media", SETTINGS)
+    assert listing(tmp_path / "media") == []
+
+
+def test_a_whole_mp3_without_a_frame_count_is_accepted(sources, tmp_path):
+    """Old recorders write no Xing header: their length is estimated, so it must not be held against them."""
+    src = tmp_path / "plain.mp3"
+    ffmpeg("-i", str(sources["files"]["wav"]), "-c:a", "libmp3lame", "-b:a", "32k", "-write_xing", "0",
+           str(src))
+    prepared = media.prepare(src, tmp_path / "media", SETTINGS)
+    assert prepared.source_format == "mp3/mp3"
+
+
 def test_too_big_is_refused_before_reading(sources, tmp_path):
     with pytest.raises(MediaError, match="demasiado grande"):
         media.prepare(sources["files"]["wav"], tmp_path, replace(SETTINGS, max_bytes=10_000))
