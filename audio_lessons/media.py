@@ -10,14 +10,13 @@ Layout of the media folder (names come only from the hash, never from the upload
 The file type is decided by ffprobe/ffmpeg with a whitelist of demuxers (a text playlist named .mp3
 must never make ffmpeg open other files). Decoding happens once, to mono float32 through a pipe;
 trimming, loudness (ITU-R BS.1770) and resampling (soxr) happen in numpy.
-AMR is decoded with libopencore through ctypes: ffmpeg's own AMR decoder drops the comfort-noise
-(DTX) frames feature phones send in pauses, which shortens the recording and glues words together.
+AMR is decoded by ``amr`` (libopencore keeps the comfort-noise frames ffmpeg drops); loudness is
+measured and normalised by ``loudness``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import hashlib
 import json
@@ -36,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from audio_lessons import store
+from audio_lessons import amr, loudness, store
 from audio_lessons.config import MediaSettings
 from audio_lessons.errors import MediaError
 
@@ -51,7 +50,6 @@ IMAGE_CODECS = {"mjpeg", "png", "bmp", "gif", "webp", "tiff"}
 SILENCE_ALLOWANCE_S = 60.0  # raw length may exceed max_seconds by this much of silence to trim
 TRIM_PAD_S = 0.15  # keep a little quiet around the speech so soft consonants survive
 FRAME_S = 0.010  # silence detection resolution
-MAX_LIMITING_DB = 6.0  # beyond this much peak limiting, lower the whole gain instead
 HASH_CHARS = 32
 F_SETPIPE_SZ = 1031  # Linux fcntl, missing from Python's fcntl module before 3.10 on some builds
 _HASH_RE = re.compile(rf"[0-9a-f]{{{HASH_CHARS}}}")
@@ -349,56 +347,17 @@ def _decode_ffmpeg(path: Path, rate: int, cap: float | None, label: str) -> np.n
     return np.frombuffer(_run(cmd, cap, label, 4.0 * rate), dtype="<f4")
 
 
-# AMR storage format (RFC 4867 section 5): bytes after the TOC byte, by frame type; -1 = invalid.
-_AMR = {
-    "amr_nb": (b"#!AMR\n", 8000, 160, (12, 13, 15, 17, 19, 20, 26, 31, 5) + (-1,) * 6 + (0,)),
-    "amr_wb": (b"#!AMR-WB\n", 16000, 320,
-               (17, 23, 32, 36, 40, 46, 50, 58, 60, 5) + (-1,) * 4 + (0, 0)),
-}
-
-
 def _decode_amr(path: Path, probe: _Probe, rate: int, cap: float | None, label: str) -> np.ndarray:
     # ffmpeg only remuxes (from .amr or .3gp) to the storage format; libopencore decodes.
     data = _run(_ffmpeg_input(path) + ["-c:a", "copy", "-f", "amr", "pipe:1"], cap, label,
                 1600.0)  # about 12.2 kbit/s: only to say roughly where it broke
-    magic, native, per_frame, sizes = _AMR[probe.codec]
-    if not data.startswith(magic):
-        raise _reject(label, "remuxed AMR lacks its header", _UNREADABLE)
-    frames, pos = [], len(magic)
-    max_frames = None if cap is None else int((cap + 0.5) * native / per_frame)
-    while pos < len(data) and (max_frames is None or len(frames) < max_frames):
-        size = sizes[(data[pos] >> 3) & 0x0F]
-        if size < 0 or pos + 1 + size > len(data):
-            raise _reject(label, f"bad AMR frame at byte {pos}",
-                          _broken(len(frames) * per_frame / native))
-        frames.append(data[pos:pos + 1 + size])
-        pos += 1 + size
-    pcm = _opencore(probe.codec, frames, per_frame).astype(np.float32) / 32768.0
-    return _resample(pcm, native, rate)
-
-
-def _opencore(codec: str, frames: list[bytes], per_frame: int) -> np.ndarray:
-    nb = codec == "amr_nb"
     try:
-        lib = ctypes.CDLL("libopencore-amrnb.so.0" if nb else "libopencore-amrwb.so.0")
-    except OSError as exc:
-        raise MediaError("Falta el decodificador AMR en el servidor (paquete libopencore-amr). "
-                         "Avise al administrador.") from exc
-    init, decode, close = ((lib.Decoder_Interface_init, lib.Decoder_Interface_Decode,
-                            lib.Decoder_Interface_exit) if nb else
-                           (lib.D_IF_init, lib.D_IF_decode, lib.D_IF_exit))
-    init.restype = ctypes.c_void_p
-    decode.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int]
-    close.argtypes = [ctypes.c_void_p]
-    out = np.zeros(per_frame * len(frames), dtype=np.int16)
-    state = init()
-    try:
-        base, step = out.ctypes.data, per_frame * 2
-        for i, frame in enumerate(frames):
-            decode(state, frame, base + i * step, 0)
-    finally:
-        close(state)
-    return out
+        pcm = amr.decode(probe.codec, data, None if cap is None else cap + 0.5)
+    except amr.BadFrame as exc:
+        raise _reject(label, str(exc), _broken(exc.seconds)) from exc
+    except ValueError as exc:
+        raise _reject(label, str(exc), _UNREADABLE) from exc
+    return _resample(pcm.astype(np.float32) / 32768.0, amr.native_rate(probe.codec), rate)
 
 
 def _resample(pcm: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
@@ -429,18 +388,18 @@ def _process(pcm: np.ndarray, rate: int, probe: _Probe, digest: str, settings: M
                       "hablando cerca del teléfono.")
     if seconds > settings.max_seconds:
         raise _too_long(label, seconds, settings, "trimmed")
-    loudness = integrated_loudness(speech, rate)
-    if not math.isfinite(loudness):
+    lufs = loudness.integrated_loudness(speech, rate)
+    if not math.isfinite(lufs):
         raise _reject(label, "no gated loudness blocks", "La grabación está casi en silencio.")
     outputs = {}
     for variant, vrate in (("phone", settings.phone_rate), ("kiosk", settings.kiosk_rate)):
         y = _resample(speech, rate, vrate)
-        known = loudness if vrate == rate else None
-        outputs[variant] = (_normalise(y, vrate, settings.target_lufs, settings.peak_dbfs, known),
-                            vrate)
+        known = lufs if vrate == rate else None
+        y = loudness.normalise(y, vrate, settings.target_lufs, settings.peak_dbfs, known)
+        outputs[variant] = (y, vrate)
     ext = _extension(probe)
     prepared = Prepared(hash=digest, duration_ms=round(seconds * 1000),
-                        source_format=f"{probe.codec}/{ext}", loudness_lufs=round(loudness, 2),
+                        source_format=f"{probe.codec}/{ext}", loudness_lufs=round(lufs, 2),
                         original_ext=ext)
     return prepared, outputs
 
@@ -460,85 +419,6 @@ def _speech_bounds(pcm: np.ndarray, rate: int, silence_dbfs: float) -> tuple[int
         return 0, 0
     pad = int(TRIM_PAD_S * rate)
     return max(0, loud[0] * frame - pad), min(len(pcm), (loud[-1] + 1) * frame + pad)
-
-
-def integrated_loudness(pcm: np.ndarray, rate: int) -> float:
-    """ITU-R BS.1770-4 integrated loudness (LUFS) of mono float samples; -inf if all gated."""
-    from scipy.signal import sosfilt
-
-    y = sosfilt(_k_weighting(rate).astype(np.float32), pcm.astype(np.float32, copy=False))
-    # 400 ms blocks every 100 ms: sum squares per 100 ms step once, then add four neighbours.
-    step = round(0.1 * rate)
-    n = len(y) // step
-    if n < 4:
-        return -math.inf
-    steps = y[: n * step].reshape(n, step)
-    energy = np.einsum("ij,ij->i", steps, steps, dtype=np.float64)
-    z = (energy[:-3] + energy[1:-2] + energy[2:-1] + energy[3:]) / (4 * step)
-    with np.errstate(divide="ignore"):
-        lk = -0.691 + 10 * np.log10(z)
-    z, lk = z[lk > -70.0], lk[lk > -70.0]
-    if len(z) == 0:
-        return -math.inf
-    relative = -0.691 + 10 * math.log10(z.mean()) - 10.0
-    return -0.691 + 10 * math.log10(z[lk > relative].mean())
-
-
-def _k_weighting(rate: int) -> np.ndarray:
-    """The two BS.1770 biquads (high shelf, then high pass) designed for any sample rate."""
-    def biquad(kind: str, gain_db: float, q: float, fc: float) -> list[float]:
-        a = 10 ** (gain_db / 40)
-        w0 = 2 * math.pi * fc / rate
-        alpha, cw = math.sin(w0) / (2 * q), math.cos(w0)
-        if kind == "shelf":
-            sa = 2 * math.sqrt(a) * alpha
-            b = [a * ((a + 1) + (a - 1) * cw + sa), -2 * a * ((a - 1) + (a + 1) * cw),
-                 a * ((a + 1) + (a - 1) * cw - sa)]
-            den = [(a + 1) - (a - 1) * cw + sa, 2 * ((a - 1) - (a + 1) * cw),
-                   (a + 1) - (a - 1) * cw - sa]
-        else:
-            b = [(1 + cw) / 2, -(1 + cw), (1 + cw) / 2]
-            den = [1 + alpha, -2 * cw, 1 - alpha]
-        return [c / den[0] for c in b + den]
-
-    return np.array([biquad("shelf", 4.0, 1 / math.sqrt(2), 1500.0),
-                     biquad("pass", 0.0, 0.5, 38.0)])
-
-
-def _normalise(y: np.ndarray, rate: int, target_lufs: float, peak_dbfs: float,
-               loudness: float | None = None) -> np.ndarray:
-    """Gain to ``target_lufs``, then a look-ahead limiter so no sample passes ``peak_dbfs``."""
-    if loudness is None:
-        loudness = integrated_loudness(y, rate)
-    z = y * np.float32(10 ** ((target_lufs - loudness) / 20))
-    limit = 10 ** (peak_dbfs / 20) * 0.999
-    peak = max(float(z.max()), -float(z.min()))
-    if peak <= limit:
-        return z
-    magnitude = np.abs(z)
-    over_db = 20 * math.log10(peak / limit)
-    if over_db > MAX_LIMITING_DB:  # heavy limiting pumps: give up some loudness instead
-        shrink = np.float32(10 ** (-(over_db - MAX_LIMITING_DB) / 20))
-        z *= shrink
-        magnitude *= shrink
-    _limit_peaks(z, magnitude, limit, 2 * int(rate * 0.0025) + 1)
-    return z
-
-
-def _limit_peaks(z: np.ndarray, magnitude: np.ndarray, limit: float, width: int) -> None:
-    """Scale ``z`` in place around each run of samples above ``limit``."""
-    from scipy.ndimage import minimum_filter1d, uniform_filter1d
-
-    over = np.flatnonzero(magnitude > limit)
-    if len(over) == 0:
-        return
-    gaps = np.flatnonzero(np.diff(over) > 2 * width)
-    for first, last in zip(over[np.r_[0, gaps + 1]], over[np.r_[gaps, len(over) - 1]]):
-        a, b = max(0, first - 2 * width), min(len(z), last + 2 * width + 1)
-        need = np.minimum(1.0, limit / np.maximum(magnitude[a:b], 1e-12)).astype(np.float32)
-        # The moving average of a moving minimum (same window) never exceeds the gain any
-        # sample needs, so peaks stay under the limit while the gain moves smoothly (~5 ms).
-        z[a:b] *= uniform_filter1d(minimum_filter1d(need, width), width)
 
 
 def _to_int16(y: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audio_lessons import media, store
+from audio_lessons import loudness, media, store
 from audio_lessons.config import MediaSettings
 from audio_lessons.errors import MediaError
 from tests.conftest import require_program
@@ -324,11 +324,11 @@ def test_loud_peaky_audio_is_limited_not_clipped(tmp_path):
     assert np.abs(samples.astype(np.int32)).max() <= 32768 * 10 ** (SETTINGS.peak_dbfs / 20) + 1
     assert np.sum(np.abs(samples.astype(np.int32)) >= 32767) == 0
     # Limiting is capped (6 dB), so such a file ends up a little quieter than the target.
-    assert SETTINGS.target_lufs - 12 < media.integrated_loudness(samples / 32768.0, rate_k) \
+    assert SETTINGS.target_lufs - 12 < loudness.integrated_loudness(samples / 32768.0, rate_k) \
         <= SETTINGS.target_lufs + 0.5
 
 
 def test_our_loudness_meter_agrees_with_ffmpeg(sources):
     src = sources["files"]["flac"]
     pcm = media.read_pcm(src, 48000).astype(np.float32) / 32768
-    assert abs(media.integrated_loudness(pcm, 48000) - ebur128(src)) < 0.3
+    assert abs(loudness.integrated_loudness(pcm, 48000) - ebur128(src)) < 0.3
