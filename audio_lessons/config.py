@@ -88,6 +88,7 @@ class IvrSettings:
     callback_tries: int = 3
     callback_retry_minutes: float = 10.0
     callback_hours: str = "07:00-20:00"  # local time; outside it calls wait for the morning
+    callback_expiry_hours: float = 16.0  # a callback not placed by then is given up (overnight fits)
     timezone: str = "America/Lima"  # Peru: UTC-5 all year
     alert_tries: int = 3
     alert_retry_minutes: float = 30.0

@@ -89,8 +89,7 @@ async def call_now(db: sqlite_utils.Database, settings: IvrSettings, secret: byt
     try:
         result = await ami.originate(
             outbound.outbound_channel(settings.outbound_channel, number), settings.outbound_context,
-            variables={"PALLAY_LISTENER": listener, "PALLAY_LESSON": lesson_id or "",
-                       "PALLAY_KIND": "manual"},
+            variables=outbound.call_variables("manual", row_id, listener, lesson_id),
             caller_id=settings.outbound_caller_id, ring_seconds=settings.ring_seconds,
             channel_id=f"pallay-manual-{row_id}-{uuid.uuid4().hex[:8]}")
     finally:

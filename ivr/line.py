@@ -98,16 +98,20 @@ class LessonLine:
     def _open_call(self, channel: AgiChannel) -> Call:
         """Who is calling: her number's pseudonym, or the one pallay passed to a callback/alert.
 
-        AGI arguments from the pallay-outbound context: (listener pseudonym, lesson id or "").
+        AGI arguments from the pallay-outbound context: (listener pseudonym, lesson id or "",
+        queue row id); the row is marked answered here, where she is surely on the phone.
         Each call has its own store connection: calls never share one.
         """
         db = outbound.connect(self.settings.db_path)
-        args = channel.args + ["", ""]
+        args = channel.args + ["", "", ""]
         digits = "".join(ch for ch in channel.caller_id if ch.isdigit())
         number = digits if len(digits) >= 6 else None
         listener = listeners.pseudonym(self.secret, number) if number else None
         if args[0]:
             listener, number = args[0], None  # pallay's own number shows as the caller id
+            if args[2].isdigit() and not outbound.mark_answered(db, int(args[2]), listener,
+                                                                 outbound.utc_now()):
+                log.info("call %s: outbound row %s was already closed", channel.unique_id, args[2])
         if listener and self.live is not None:
             self.live.identify(channel.unique_id, listener)
         engine = MenuEngine(catalog.view(db), self.settings)

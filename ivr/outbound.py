@@ -181,9 +181,15 @@ def claim(db: sqlite_utils.Database, row_id: int, now: dt.datetime) -> bool:
 
 
 def finish_try(db: sqlite_utils.Database, row_id: int, result: str, now: dt.datetime) -> str:
-    """Record a try's result; requeue or close the row. Returns the new status."""
+    """Record a try's result; requeue or close the row. Returns the new status.
+
+    A row the lesson line already marked answered stays answered, whatever the dialer saw (AMI
+    may have dropped while her phone rang).
+    """
     with store.write(db):
         row = rows(db, "id = ?", [row_id])[0]
+        if row.status != "calling":
+            return row.status
         if result == "answered":
             status = "answered"
         elif result == "cancelled":
@@ -200,6 +206,36 @@ def finish_try(db: sqlite_utils.Database, row_id: int, result: str, now: dt.date
             db.execute("UPDATE ivr_outbound SET status = ?, last_result = ?, done_at = ?, "
                        "number = NULL WHERE id = ?", [status, result, stamp(now), row_id])
     return status
+
+
+def mark_answered(db: sqlite_utils.Database, row_id: int, listener: str | None,
+                  now: dt.datetime) -> bool:
+    """The lesson line has her on the phone: close the row, so no try is placed again."""
+    with store.write(db):
+        changed = db.execute(
+            "UPDATE ivr_outbound SET status = 'answered', last_result = 'answered', done_at = ?, "
+            "number = NULL WHERE id = ? AND listener = ? AND status IN ('queued', 'calling')",
+            [stamp(now), row_id, listener]).rowcount
+    return changed == 1
+
+
+def expire(db: sqlite_utils.Database, now: dt.datetime, max_age_hours: float) -> int:
+    """Give up queued callbacks older than ``max_age_hours``: a day-old ring is no request."""
+    cutoff = stamp(now - dt.timedelta(hours=max_age_hours))
+    with store.write(db):
+        changed = db.execute(
+            "UPDATE ivr_outbound SET status = 'given_up', last_result = 'expired', done_at = ?, "
+            "number = NULL WHERE kind = 'callback' AND status = 'queued' AND requested_at < ?",
+            [stamp(now), cutoff]).rowcount
+    if changed:
+        log.info("outbound: %d callback(s) expired after %.0f h", changed, max_age_hours)
+    return changed
+
+
+def call_variables(kind: str, row_id: int, listener: str, lesson_id: int | None) -> dict:
+    """Channel variables of an outgoing call; the pallay-outbound context hands them to the line."""
+    return {"PALLAY_LISTENER": listener, "PALLAY_LESSON": lesson_id or "", "PALLAY_KIND": kind,
+            "PALLAY_ROW": row_id}
 
 
 def cancel(db: sqlite_utils.Database, row_id: int, now: dt.datetime) -> None:
@@ -291,6 +327,7 @@ class Dialer:
         now = self.clock()
         if not self.ami.connected:
             return TICK_SECONDS
+        await self.db_call(expire, now, self.settings.callback_expiry_hours)
         opening = self.hours.next_opening(now)
         if opening > now:
             return min((opening - now).total_seconds(), 600.0)
@@ -347,8 +384,7 @@ class Dialer:
         if number is None:
             return "cancelled"
         loop = asyncio.get_running_loop()
-        variables = {"PALLAY_LISTENER": row.listener, "PALLAY_LESSON": row.lesson_id or "",
-                     "PALLAY_KIND": row.kind}
+        variables = call_variables(row.kind, row.id, row.listener, row.lesson_id)
         try:
             outcome: OriginateResult = await self.ami.originate(
                 outbound_channel(self.settings.outbound_channel, number),

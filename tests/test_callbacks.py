@@ -155,7 +155,7 @@ async def test_calls_wait_for_the_morning_and_go_at_opening_time(fake, tmp_path)
     variables = [line.split(": ", 1)[1] for line in fake.raw_actions("Originate")[0]
                  if line.startswith("Variable: ")]
     assert variables == [f"PALLAY_LISTENER={listeners.pseudonym(SECRET, NUMBER)}",
-                         "PALLAY_LESSON=", "PALLAY_KIND=callback"]
+                         "PALLAY_LESSON=", "PALLAY_KIND=callback", "PALLAY_ROW=1"]
     assert rows(h.db_path)[0]["number"] is None
 
 
@@ -200,6 +200,47 @@ async def test_queue_survives_a_restart_and_counts_the_cut_call_as_a_try(fake, t
         h.dialer.wake()
         await until(lambda: rows(h.db_path)[0]["status"] == "answered")
     assert rows(h.db_path)[0]["tries"] == 2
+
+
+@with_fake
+async def test_a_callback_she_answered_while_ami_dropped_is_not_placed_again(fake, tmp_path):
+    """AMI goes away while her phone rings; she answers and the lesson line marks the row."""
+    fake.originate_delay = 30
+    clock = Clock(lima(24, 10))
+    async with Harness(fake, tmp_path, clock, callback_retry_minutes=10) as h:
+        h.missed_call(NUMBER, "m1")
+        await until(lambda: fake.named("Originate"))
+        row_id = rows(h.db_path)[0]["id"]
+        assert f"Variable: PALLAY_ROW={row_id}" in fake.raw_actions("Originate")[0]
+        db = outbound.connect(h.db_path)
+        # The lesson line answers her call (what line.py does with AGI argument 3).
+        assert not outbound.mark_answered(db, row_id, "someone-else", clock())
+        assert outbound.mark_answered(db, row_id, listeners.pseudonym(SECRET, NUMBER), clock())
+        fake.drop()  # the dialer's Originate ends "disconnected"
+        await until(lambda: h.dialer.active == 0)
+        clock.advance(minutes=11)
+        await h.ami.wait_connected(5)
+        h.dialer.wake()
+        await asyncio.sleep(0.3)
+        assert len(fake.named("Originate")) == 1
+    (row,) = rows(h.db_path)
+    assert (row["status"], row["tries"], row["number"]) == ("answered", 1, None)
+
+
+@with_fake
+async def test_a_callback_still_owed_the_next_afternoon_is_given_up(fake, tmp_path):
+    """pallay was off all night and morning: a ring from yesterday evening is no longer a request."""
+    fake.originate_delay = 0.05
+    clock = Clock(lima(24, 19, 30))
+    db = outbound.connect(tmp_path / "pallay.db")
+    callbacks.request(db, IvrSettings(), SECRET, NUMBER, clock(), "old")
+    clock.advance(hours=17)  # 12:30 the next day, past the 16 hours
+    callbacks.request(db, IvrSettings(), SECRET, "+51987650009", clock(), "new")
+    async with Harness(fake, tmp_path, clock) as h:
+        await until(lambda: [r["status"] for r in rows(h.db_path)] == ["given_up", "answered"])
+    old, _new = rows(tmp_path / "pallay.db")
+    assert (old["last_result"], old["number"], old["tries"]) == ("expired", None, 0)
+    assert len(fake.named("Originate")) == 1
 
 
 # ---- through the real Asterisk ------------------------------------------------------------------
@@ -278,9 +319,9 @@ def test_missed_call_is_called_back_into_the_lesson_line_with_her_pseudonym(
     asked = time.monotonic()
     missed_call(ami, number)
     args, context = arrived.get(timeout=20)
-    assert args == [listeners.pseudonym(SECRET, number), ""]
-    assert context == "pallay-outbound"
     found = wait_rows(tmp_path / "pallay.db", lambda r: r[0]["status"] == "answered")
+    assert args == [listeners.pseudonym(SECRET, number), "", str(found[0]["id"])]
+    assert context == "pallay-outbound"
     assert (found[0]["tries"], found[0]["number"]) == (1, None)
     ami.wait_event(lambda e: e.get("Event") == "Hangup"
                    and e.get("Channel", "").startswith("Local/+51987650001@pallay-test-phone")
