@@ -101,9 +101,10 @@ def test_pallay_call_rings_her_phone_into_the_lesson_line_at_the_lesson(
     assert done.exit_code == 0, done.output
     assert done.output.strip() == "Call to +5198*****09: answered"
     secret = listeners.load_or_create_secret(settings.secret_path)
-    assert arrived.get(timeout=10) == [listeners.pseudonym(secret, "+51987650009"), "3"]
     agi_server.wait_idle()
     (row,) = rows(settings.db_path)
+    assert arrived.get(timeout=10) == [listeners.pseudonym(secret, "+51987650009"), "3",
+                                       str(row["id"])]
     assert (row["kind"], row["status"], row["number"], row["lesson_id"]) == (
         "manual", "answered", None, 3)
     listed = runner.invoke(callbacks, ["--all"], obj={"settings": settings})
