@@ -557,12 +557,14 @@ def report_light(pallay: Result, plain: Result, slow: Result) -> None:
         print(f"{r.system:16} {len(r.failed):6d} {len(r.probe_ms):10d} {pct(r.probe_ms, 50):9.1f} "
               f"{pct(r.probe_ms, 95):7.1f} {max(r.probe_ms, default=float('nan')):7.1f} "
               f"{pct(r.delays_ms, 50):10.1f} {pct(r.delays_ms, 95):8.1f}")
+    print(f"  per step, probe median / max ms: {'plain':>13} {f'plain +{SLOW_MS} ms':>13} "
+          f"{'pallay':>13}   rec medians: {'plain':>6} {f'+{SLOW_MS} ms':>7} {'pallay':>6}")
     for n, label in enumerate(("language->menu", "lesson key->help", "back 10 s->lesson")):
-        print(f"  {label:18} probe medians: plain {pct(plain.probe_ms[n::3], 50):6.1f}  "
-              f"plain +{SLOW_MS} ms {pct(slow.probe_ms[n::3], 50):6.1f}  "
-              f"pallay {pct(pallay.probe_ms[n::3], 50):6.1f} ms   rec medians: plain "
-              f"{pct(plain.delays_ms[n::3], 50):6.1f}  +{SLOW_MS} ms "
-              f"{pct(slow.delays_ms[n::3], 50):6.1f}  pallay {pct(pallay.delays_ms[n::3], 50):6.1f}")
+        cells = " ".join(f"{pct(r.probe_ms[n::3], 50):6.1f}/{max(r.probe_ms[n::3], default=float('nan')):6.1f}"
+                         for r in (plain, slow, pallay))
+        recs = " ".join(f"{pct(r.delays_ms[n::3], 50):{w}.1f}" for r, w in ((plain, 6), (slow, 7),
+                                                                              (pallay, 6)))
+        print(f"  {label:32} {cells}                {recs}")
     print(f"ratio pallay / plain dialplan (probe): median "
           f"{pct(pallay.probe_ms, 50) / pct(plain.probe_ms, 50):.2f}x, p95 "
           f"{pct(pallay.probe_ms, 95) / pct(plain.probe_ms, 95):.2f}x (target <= 1.1x)")
