@@ -11,13 +11,21 @@ import math
 import numpy as np
 
 MAX_LIMITING_DB = 6.0  # beyond this much peak limiting, lower the whole gain instead
+# When sound stops dead (digital silence between sentences) the filters' state decays into
+# subnormal floats, which the CPU handles many times slower: a 10-minute lesson took 0.3 s to
+# filter instead of 0.06 s. A signal at -240 dBFS, 170 dB under the absolute gate, keeps the state
+# normal without changing the measurement.
+SUBNORMAL_GUARD = np.float32(1e-12)
 
 
 def integrated_loudness(pcm: np.ndarray, rate: int) -> float:
     """ITU-R BS.1770-4 integrated loudness (LUFS) of mono float samples; -inf if all gated."""
     from scipy.signal import sosfilt
 
-    y = sosfilt(k_weighting(rate).astype(np.float32), pcm.astype(np.float32, copy=False))
+    x = pcm.astype(np.float32)  # a copy: the guard is added to it, never to the caller's audio
+    x[0::2] += SUBNORMAL_GUARD
+    x[1::2] -= SUBNORMAL_GUARD
+    y = sosfilt(k_weighting(rate).astype(np.float32), x)
     # 400 ms blocks every 100 ms: sum squares per 100 ms step once, then add four neighbours.
     step = round(0.1 * rate)
     n = len(y) // step
