@@ -10,6 +10,11 @@ Local channels), so a prompt's own leading silence never counts.
 The walk: language key 1 (-> main menu), lesson key 1 (-> keys help, lesson), back-10-s key 7
 three seconds into the lesson (-> lesson from its start), then three seconds of listening.
 
+Probe callers (one in ten) stream what they hear over AudioSocket to the bench, which stamps each
+frame on arrival; their keys are pressed over AMI, and each key's end is the time Asterisk stamps
+on its DTMFEnd event on the line's side (``timestampevents``), so a slow AMI under load is
+reported apart ("AMI lag") and never counted as the line's delay.
+
 (a) pallay's lesson line (``pallay ivr`` in its own process) against the same menu written in
 plain dialplan (Playback/Background/WaitExten/ControlPlayback with the same files), interleaved
 in one run at light load. (b) a ramp of concurrent calls into pallay, and plain dialplan at the
@@ -147,6 +152,7 @@ class Result:
     listens: int = 0
     turnaround_ms: list[float] = field(default_factory=list)  # pallay: key reply -> next command
     probe_ms: list[float] = field(default_factory=list)  # key end -> first frame of the next prompt
+    ami_lag_ms: list[float] = field(default_factory=list)  # key asked over AMI -> key really ended
 
 
 # ---- the library and the walk -------------------------------------------------------------------
@@ -311,7 +317,8 @@ class Probe:
     uuid: str
     channel: str = ""
     frames: list[tuple[float, bytes]] = field(default_factory=list)
-    key_ends: list[float] = field(default_factory=list)
+    key_ends: list[float] = field(default_factory=list)  # DTMFEnd on the line's side (Asterisk)
+    asked_ends: list[float] = field(default_factory=list)  # when the bench asked for each key
     connected: threading.Event = field(default_factory=threading.Event)
     error: str = ""
 
@@ -341,7 +348,7 @@ class Probes:
             while header := reader.read(3):
                 kind, length = header[0], int.from_bytes(header[1:3], "big")
                 payload = reader.read(length)
-                now = time.monotonic()
+                now = time.time()
                 if kind == 0x10 and probe is not None:
                     probe.frames.append((now, payload))
                 elif kind == 0x01:
@@ -361,8 +368,8 @@ class Probes:
             probe.channel = event["Chan"]
             for key, wait in zip("117", self.waits):
                 time.sleep(wait)  # her pace: listening before the next key
-                # The earliest the key can have ended: asked for now, lasting KEY_MS.
-                probe.key_ends.append(time.monotonic() + KEY_MS / 1000)
+                # The earliest the key can have ended, were AMI instant: asked now, lasting KEY_MS.
+                probe.asked_ends.append(time.time() + KEY_MS / 1000)
                 reply = self.ami.action("PlayDTMF", Channel=probe.channel, Digit=key,
                                         Duration=str(KEY_MS))
                 if reply.get("Response") != "Success":
@@ -378,6 +385,19 @@ class Probes:
         probe = Probe(str(uuid_module.uuid4()))
         self.calls[probe.uuid] = probe
         return probe
+
+
+def dtmf_ends(events: list[dict[str, str]], probe_channel: str) -> list[float]:
+    """When each key ended on the line's side of a probe call, by Asterisk's own clock.
+
+    The probe runs on ``Local/...;2``; her keys arrive on ``;1``, where the line (or the plain
+    menu) runs. The DTMFEnd event's Timestamp (``timestampevents``) is taken by Asterisk as the
+    key ends, so a slow AMI under load cannot make the line look slow.
+    """
+    line_side = probe_channel[:-1] + "1"
+    return [float(e["Timestamp"]) for e in events
+            if e.get("Event") == "DTMFEnd" and e.get("Direction") == "Received"
+            and e.get("Channel") == line_side and "Timestamp" in e]
 
 
 def measure_probe(probe: Probe, openings: list[tuple[int, np.ndarray]]) -> tuple[list[float], str]:
@@ -526,7 +546,10 @@ class Bench:
             if why:
                 result.failed.append(f"{rec.name}: {why}")
         for label, probe in probes:
+            probe.key_ends = dtmf_ends(self.ami.events, probe.channel) if probe.channel else []
             delays, why = measure_probe(probe, self.openings)
+            results[label].ami_lag_ms += [(end - asked) * 1000 for end, asked
+                                          in zip(probe.key_ends, probe.asked_ends)]
             results[label].probe_ms += delays
             if why:
                 results[label].failed.append(f"probe {probe.uuid[:8]}: {why}")
@@ -545,16 +568,21 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+def mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
 def report_light(pallay: Result, plain: Result, slow: Result) -> None:
     print("\n(a) key end -> next prompt heard by the caller, light load "
           f"({pallay.calls} calls of each system interleaved, 3 keys each)")
-    print("    probe: AudioSocket frames timestamped on arrival (wall clock, from the earliest "
-          "moment the key can have ended)")
+    print("    probe: AudioSocket frames timestamped on arrival (wall clock), from the key's end as "
+          "Asterisk saw it (DTMFEnd event time)")
     print("    rec: MixMonitor recordings, marker-referenced (sample-count timeline, see below)")
-    print(f"{'system':16} {'failed':>6} {'probe keys':>10} {'median ms':>9} {'p95 ms':>7} "
+    print(f"{'system':16} {'failed':>6} {'probe keys':>10} {'mean ms':>7} {'median ms':>9} {'p95 ms':>7} "
           f"{'max ms':>7} {'rec median':>10} {'rec p95':>8}")
     for r in (plain, slow, pallay):
-        print(f"{r.system:16} {len(r.failed):6d} {len(r.probe_ms):10d} {pct(r.probe_ms, 50):9.1f} "
+        print(f"{r.system:16} {len(r.failed):6d} {len(r.probe_ms):10d} {mean(r.probe_ms):7.1f} "
+              f"{pct(r.probe_ms, 50):9.1f} "
               f"{pct(r.probe_ms, 95):7.1f} {max(r.probe_ms, default=float('nan')):7.1f} "
               f"{pct(r.delays_ms, 50):10.1f} {pct(r.delays_ms, 95):8.1f}")
     print(f"  per step, probe median / max ms: {'plain':>13} {f'plain +{SLOW_MS} ms':>13} "
@@ -565,9 +593,13 @@ def report_light(pallay: Result, plain: Result, slow: Result) -> None:
         recs = " ".join(f"{pct(r.delays_ms[n::3], 50):{w}.1f}" for r, w in ((plain, 6), (slow, 7),
                                                                               (pallay, 6)))
         print(f"  {label:32} {cells}                {recs}")
-    print(f"ratio pallay / plain dialplan (probe): median "
+    print(f"ratio pallay / plain dialplan (probe): mean "
+          f"{mean(pallay.probe_ms) / mean(plain.probe_ms):.2f}x, median "
           f"{pct(pallay.probe_ms, 50) / pct(plain.probe_ms, 50):.2f}x, p95 "
           f"{pct(pallay.probe_ms, 95) / pct(plain.probe_ms, 95):.2f}x (target <= 1.1x)")
+    lag = pallay.ami_lag_ms + plain.ami_lag_ms
+    print(f"AMI PlayDTMF lag (asked -> key ended; not part of any delay): median {pct(lag, 50):.1f} ms, "
+          f"p95 {pct(lag, 95):.1f} ms")
     print(f"pallay's own time per key (AGI debug log, key reply -> next command): median "
           f"{pct(pallay.turnaround_ms, 50):.0f} ms, p95 {pct(pallay.turnaround_ms, 95):.0f} ms, "
           f"max {max(pallay.turnaround_ms, default=float('nan')):.0f} ms "
@@ -581,7 +613,7 @@ def report_ramp(rows: list[Result]) -> None:
     print("\n(b) capacity: concurrent calls navigating and listening (2-core VM)")
     print(f"{'system':16} {'calls':>5} {'peak':>5} {'failed':>6} {'probes':>6} {'p50 ms':>7} "
           f"{'p95 ms':>7} {'max ms':>7} {'turn p95':>8} {'pallay CPU':>10} {'Asterisk CPU':>12} {'pallay RSS MB':>14} "
-          f"{'KB/call':>8} {'listens':>7}")
+          f"{'KB/call':>8} {'listens':>7} {'AMI lag p95':>11}")
     for r in rows:
         per_call = (r.rss_mb[1] - r.rss_mb[0]) * 1024 / max(r.calls, 1)
         print(f"{r.system:16} {r.calls:5d} {r.peak_calls:5d} {len(r.failed):6d} "
@@ -589,8 +621,9 @@ def report_ramp(rows: list[Result]) -> None:
               f"{max(r.probe_ms, default=float('nan')):7.1f} {pct(r.turnaround_ms, 95):8.0f} "
               f"{r.cpu['pallay']:9.0f}% "
               f"{r.cpu['asterisk']:11.0f}% {r.rss_mb[0]:6.1f}->{r.rss_mb[1]:6.1f} "
-              f"{per_call:8.0f} {r.listens:7d}")
-    print("p50/p95/max: key end -> next prompt at the probes (wall clock); turn p95: pallay's "
+              f"{per_call:8.0f} {r.listens:7d} {pct(r.ami_lag_ms, 95):9.0f}ms")
+    print("p50/p95/max: key end (DTMFEnd) -> next prompt at the probes (wall clock); AMI lag: "
+          "PlayDTMF asked -> key ended (the bench's own delay, not counted); turn p95: pallay's "
           "own time per key (AGI log); CPU: percent of one core over the step (arrivals to last hang-up); 'peak': most "
           "simultaneous calls Asterisk reported; target: 200 calls, none failed, p95 < 150 ms")
     for r in rows:
@@ -625,6 +658,10 @@ def main() -> None:
               f"{seconds_of(walk.welcome):.1f} s, language {seconds_of(walk.language):.1f} s, "
               f"menu {seconds_of(walk.menu):.1f} s, keys help {seconds_of(walk.keys_help):.1f} s")
         # Asterisk's AGI debug lines, with milliseconds: pallay's own time per key, exactly.
+        manager = ast.host_path(f"{ast.base_dir}/etc/manager.conf")
+        manager.write_text(manager.read_text().replace("[general]\n", "[general]\ntimestampevents = yes\n", 1))
+        test_user = ast.host_path(f"{ast.base_dir}/etc/manager_test.conf")
+        test_user.write_text(test_user.read_text().replace("read = call,user", "read = call,user,dtmf"))
         logger = ast.host_path(f"{ast.base_dir}/etc/logger.conf")
         logger.write_text(logger.read_text() + "agi.log => verbose\n")
         start(ast)
