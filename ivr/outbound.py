@@ -325,9 +325,9 @@ class Dialer:
     async def _round(self) -> float:
         """Start what is due; return how long to sleep before looking again."""
         now = self.clock()
+        await self.db_call(expire, now, self.settings.callback_expiry_hours)
         if not self.ami.connected:
             return TICK_SECONDS
-        await self.db_call(expire, now, self.settings.callback_expiry_hours)
         opening = self.hours.next_opening(now)
         if opening > now:
             return min((opening - now).total_seconds(), 600.0)
