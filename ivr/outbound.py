@@ -222,11 +222,14 @@ def mark_answered(db: sqlite_utils.Database, row_id: int, listener: str | None,
 def expire(db: sqlite_utils.Database, now: dt.datetime, max_age_hours: float) -> int:
     """Give up queued callbacks older than ``max_age_hours``: a day-old ring is no request."""
     cutoff = stamp(now - dt.timedelta(hours=max_age_hours))
+    stale = "kind = 'callback' AND status = 'queued' AND requested_at < ?"
+    # Looked for first without the write lock: each dialer round asks, and the lines write often.
+    if not db.execute(f"SELECT 1 FROM ivr_outbound WHERE {stale} LIMIT 1", [cutoff]).fetchone():
+        return 0
     with store.write(db):
         changed = db.execute(
             "UPDATE ivr_outbound SET status = 'given_up', last_result = 'expired', done_at = ?, "
-            "number = NULL WHERE kind = 'callback' AND status = 'queued' AND requested_at < ?",
-            [stamp(now), cutoff]).rowcount
+            f"number = NULL WHERE {stale}", [stamp(now), cutoff]).rowcount
     if changed:
         log.info("outbound: %d callback(s) expired after %.0f h", changed, max_age_hours)
     return changed
