@@ -35,7 +35,7 @@ def native_rate(codec: str) -> int:
 def decode(codec: str, data: bytes, max_seconds: float | None = None) -> np.ndarray:
     """int16 samples at the codec's native rate from storage-format ``data``.
 
-    At most ``max_seconds`` (plus nothing); ValueError if the header is missing, BadFrame if a
+    Frames past ``max_seconds`` are not decoded. ValueError if the header is missing, BadFrame if a
     frame is invalid or cut.
     """
     magic, native, per_frame, sizes = FORMATS[codec]

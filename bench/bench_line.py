@@ -403,7 +403,8 @@ def dtmf_ends(events: list[dict[str, str]], probe_channel: str) -> list[float]:
 def measure_probe(probe: Probe, openings: list[tuple[int, np.ndarray]]) -> tuple[list[float], str]:
     """Key end to the arrival of the frame that starts the next prompt, in wall-clock ms."""
     if probe.error or len(probe.key_ends) != 3:
-        return [], probe.error or "keys not pressed"
+        return [], probe.error or (f"{len(probe.asked_ends)} keys pressed, "
+                                   f"{len(probe.key_ends)} DTMFEnd events with a Timestamp")
     if not probe.frames:
         return [], "no audio"
     times = np.array([t for t, _ in probe.frames])
@@ -657,11 +658,12 @@ def main() -> None:
         print(f"library built in {time.monotonic() - t0:.0f} s; walk: welcome "
               f"{seconds_of(walk.welcome):.1f} s, language {seconds_of(walk.language):.1f} s, "
               f"menu {seconds_of(walk.menu):.1f} s, keys help {seconds_of(walk.keys_help):.1f} s")
-        # Asterisk's AGI debug lines, with milliseconds: pallay's own time per key, exactly.
+        # Asterisk stamps each AMI event (DTMFEnd: when a probe's key really ended).
         manager = ast.host_path(f"{ast.base_dir}/etc/manager.conf")
         manager.write_text(manager.read_text().replace("[general]\n", "[general]\ntimestampevents = yes\n", 1))
         test_user = ast.host_path(f"{ast.base_dir}/etc/manager_test.conf")
         test_user.write_text(test_user.read_text().replace("read = call,user", "read = call,user,dtmf"))
+        # Asterisk's AGI debug lines, with milliseconds: pallay's own time per key, exactly.
         logger = ast.host_path(f"{ast.base_dir}/etc/logger.conf")
         logger.write_text(logger.read_text() + "agi.log => verbose\n")
         start(ast)
