@@ -21,6 +21,7 @@ from ivr import callbacks, outbound
 from ivr.agi import AgiChannel
 from ivr.ami import AmiClient
 from ivr.commands import Outbound, serve_outbound
+from ivr.line import LessonLine
 from tests.asterisk import AgiTestServer, Ami, Asterisk, agi_server, ami, asterisk, restart
 from tests.test_ami import FakeAmi, with_fake
 from tests.test_asterisk import activity
@@ -213,9 +214,14 @@ async def test_a_callback_she_answered_while_ami_dropped_is_not_placed_again(fak
         row_id = rows(h.db_path)[0]["id"]
         assert f"Variable: PALLAY_ROW={row_id}" in fake.raw_actions("Originate")[0]
         db = outbound.connect(h.db_path)
-        # The lesson line answers her call (what line.py does with AGI argument 3).
-        assert not outbound.mark_answered(db, row_id, "someone-else", clock())
-        assert outbound.mark_answered(db, row_id, listeners.pseudonym(SECRET, NUMBER), clock())
+        assert not outbound.mark_answered(db, row_id, "someone-else", clock())  # not her row
+        # She answers: the pallay-outbound context opens the lesson line with (listener, lesson,
+        # row) as AGI arguments, and the line marks the row before the dialer hears anything.
+        env = {"agi_uniqueid": "pallay-callback-1", "agi_callerid": "", "agi_arg_1":
+               listeners.pseudonym(SECRET, NUMBER), "agi_arg_2": "", "agi_arg_3": str(row_id)}
+        call = LessonLine(Settings(data_dir=tmp_path), SECRET)._open_call(AgiChannel(None, None, env))
+        call.log.db.close()
+        assert rows(h.db_path)[0]["status"] == "answered"
         fake.drop()  # the dialer's Originate ends "disconnected"
         await until(lambda: h.dialer.active == 0)
         clock.advance(minutes=11)
