@@ -19,6 +19,7 @@ Without network the chroot cannot be built: the fixture skips with one line, or 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import secrets
@@ -338,6 +339,11 @@ class Ami:
             raise RuntimeError(f"AMI login failed: {reply}")
 
     def _read_loop(self) -> None:
+        # Asterisk restarting (a test's own doing) resets the socket: the stream simply ends.
+        with contextlib.suppress(ConnectionError):
+            self._read_packets()
+
+    def _read_packets(self) -> None:
         packet: dict[str, str] = {}
         for raw in self._file:
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
