@@ -11,9 +11,9 @@ from audio_lessons import actions as a
 from audio_lessons import catalog, config, listeners, starter, store
 from audio_lessons.speech import audio as speech_audio
 from audio_lessons.speech import espeak
+from audio_lessons.speech.pool import RecognizerPool
 from audio_lessons.speech.sphinx import SphinxRecognizer
 from audio_lessons.synth import Pyttsx3Synthesizer
-from ivr.line import RecognizerPool
 from tests.asterisk import agi_server, ami_caller, asterisk
 from tests.conftest import SPHINX_MODEL, require, require_program
 from tests.test_line import CALLER_CONTEXT, Phone
