@@ -46,10 +46,11 @@ from audio_lessons.catalog import ROOT_MENU, CatalogView, Lesson, Menu
 from audio_lessons.config import Settings
 
 MIN_MESSAGE_MS = 1000
-# Every prompt the engine may play, besides "digit:N", "title:<lesson or menu slug>" and
-# "quiz:<lesson slug>".
+# Every prompt the engine may play, besides "digit:N", "title:<lesson or menu slug>",
+# "quiz:<lesson slug>" and "language:<code>" (each language offering itself: "Para español,
+# marque uno"; one prompt each, so a caller can press as soon as she hears hers).
 PROMPT_NAMES = (
-    "welcome", "language", "first_lesson", "menu", "para", "marque", "message_option", "language_option",
+    "welcome", "first_lesson", "menu", "para", "marque", "message_option", "language_option",
     "voice_hint", "invalid", "no_input", "not_understood", "auto_play", "resume", "keys_help",
     "paused", "confirm_menu", "did_you_mean", "yes_no", "lesson_end", "no_more", "quiz_right",
     "quiz_wrong", "alerts_offer", "alerts_on",
@@ -230,7 +231,11 @@ class MenuEngine:
         state = replace(state, node="language")
         keys = "".join(self._language_keys())
         return state, [LogNav("language"),
-                       self._ask(state, ("language",), keys, keymap.LANGUAGE_WORDS, prefix)]
+                       self._ask(state, self._language_prompt_names(), keys,
+                                 keymap.LANGUAGE_WORDS, prefix)]
+
+    def _language_prompt_names(self) -> tuple[str, ...]:
+        return tuple(f"language:{lang}" for lang in self.menu_settings.languages)
 
     def _on_language(self, state: State, event: Event) -> Step:
         if isinstance(event, Silence):

@@ -35,7 +35,8 @@ exten => s,1,Answer()
  same => n,Hangup()
 """
 PROMPT_WORDS = {
-    "welcome": "Bienvenida a pallay.", "language": "Para español marque uno.",
+    "welcome": "Bienvenida a pallay.", "language:es": "Para español marque uno.",
+    "language:qu": "Quechua, iskay.", "first_lesson": "Primera lección.",
     "menu": "Menú principal.", "para": "Para", "marque": "marque", "keys_help": "Teclas.",
     "message_option": "Mensaje, ocho.", "language_option": "Idioma, nueve.",
     "invalid": "Tecla no válida.", "no_input": "No escuché.", "not_understood": "No entendí.",

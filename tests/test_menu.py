@@ -13,7 +13,7 @@ from audio_lessons.config import Settings
 from audio_lessons.menu import Caller, MenuEngine
 
 MINUTE = 60_000
-PROMPTS = ("welcome", "language", "first_lesson", "menu", "para", "marque", "message_option", "language_option",
+PROMPTS = ("welcome", "language:es", "language:qu", "first_lesson", "menu", "para", "marque", "message_option", "language_option",
            "invalid", "not_understood", "no_input", "auto_play", "resume", "keys_help", "paused",
            "lesson_end", "no_more", "record_intro", "record_review", "record_saved",
            "record_empty", "goodbye", "confirm_menu", "voice_hint", "alerts_offer", "alerts_on",
@@ -97,7 +97,7 @@ def run_table(rows, caller=None, view=STARTER, settings=None):
 
 def test_first_call_asks_language_then_plays_the_first_lesson_at_once():
     state = run_table([
-        (None, ["nav:welcome", "nav:language", "ask:welcome+language[12]"]),
+        (None, ["nav:welcome", "nav:language", "ask:welcome+language:es+language:qu[12]"]),
         (a.Key("2"), ["lang:qu", "nav:lesson_start", "say:first_lesson", "play:1:es@0"]),
         (a.Key("0", position_ms=5_000), ["listen:1:5000/120000:auto:heard=5000", "save:1@5000",
                                          "nav:menu", MENU_ASK]),
@@ -108,7 +108,7 @@ def test_first_call_asks_language_then_plays_the_first_lesson_at_once():
 
 def test_first_call_silence_assumes_spanish_and_plays_the_first_lesson():
     run_table([
-        (None, ["nav:welcome", "nav:language", "ask:welcome+language[12]"]),
+        (None, ["nav:welcome", "nav:language", "ask:welcome+language:es+language:qu[12]"]),
         (a.Silence(), ["lang:es", "nav:lesson_start", "say:first_lesson", "play:1:es@0"]),
     ], caller=Caller(first_time=True))
 
@@ -126,14 +126,14 @@ def test_a_key_during_a_spoken_hint_acts_on_the_lesson_it_introduces():
 def test_the_first_lesson_at_once_can_be_turned_off():
     settings = Settings(menu=replace(Settings().menu, first_lesson_at_once=False))
     run_table([
-        (None, ["nav:welcome", "nav:language", "ask:welcome+language[12]"]),
+        (None, ["nav:welcome", "nav:language", "ask:welcome+language:es+language:qu[12]"]),
         (a.Key("1"), ["lang:es", "nav:menu", MENU_ASK]),
     ], caller=Caller(first_time=True), settings=settings)
 
 
 def test_a_returning_caller_is_not_given_the_first_lesson():
     run_table([
-        (None, ["nav:welcome", "nav:language", "ask:welcome+language[12]"]),
+        (None, ["nav:welcome", "nav:language", "ask:welcome+language:es+language:qu[12]"]),
         (a.Key("1"), ["lang:es", "nav:menu", MENU_ASK]),
     ], caller=Caller())
 
