@@ -212,8 +212,8 @@ secret_in() {
     echo "asterisk-chroot: made $file" >&2
   fi
   read -r value <"$file" || true
-  [[ $value =~ ^[A-Za-z0-9._+=-]+$ ]] \
-    || die "$file: write letters and digits only (openssl rand -hex 32): ; # and spaces break Asterisk's files"
+  [[ $value =~ ^[A-Za-z0-9._+=-]+$ ]] ||
+    die "$file: use letters and digits only (openssl rand -hex 32); ; # and spaces break Asterisk's files"
   printf '%s' "$value"
 }
 

@@ -302,10 +302,11 @@ def test_a_softphone_on_the_lan_hears_the_welcome(site, phone):
     assert "sorry prompt" not in site.output("pallay"), site.output("pallay")[-2000:]
     assert re.search(r"AMI connected to 127\.0\.0\.1:\d+ as pallay", site.output("pallay"))
 
-    # ...and what reached the phone over RTP is that prompt, all of it.
+    # ...and what reached the phone over RTP is that prompt, all of it but the packets still in
+    # flight when she hung up (measured: 0.9999 over 8.78 s of 8.82 s; another prompt: 0.19).
     prompt = next(Path(path).parent.glob(Path(path).name + ".*"))
     score, seconds = best_match(phone.received_wav(), prompt)
-    assert score > 0.9 and seconds >= wav_seconds(prompt) - 0.05, (score, seconds)
+    assert score > 0.9 and seconds >= wav_seconds(prompt) - 0.5, (score, seconds)
 
 
 def wav_seconds(path: Path) -> float:
