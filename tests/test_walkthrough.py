@@ -195,15 +195,22 @@ def perform(site: Site, words: list[str]) -> None:
 
 
 def stop(site: Site) -> None:
-    pallay = site.terminals.pop("pallay", None)
-    if pallay is not None:
-        pallay.send_signal(signal.SIGINT)  # Ctrl-C in her first terminal
-        pallay.wait(timeout=20)
+    """Ctrl-C in her first terminal, then the README's `stop` for Asterisk."""
+    if (pallay := site.terminals.pop("pallay", None)) is not None:
+        pallay.send_signal(signal.SIGINT)
+        end(pallay)
     subprocess.run(["deploy/asterisk-chroot.sh", "stop"], cwd=site.folder, env=site.env,
                    timeout=60, check=False)
-    asterisk = site.terminals.pop("asterisk", None)
-    if asterisk is not None:
-        asterisk.wait(timeout=20)
+    if (asterisk := site.terminals.pop("asterisk", None)) is not None:
+        end(asterisk)
+
+
+def end(process: subprocess.Popen) -> None:
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 @pytest.fixture
