@@ -137,7 +137,8 @@ def load(data_dir: str | Path | None = None, config_file: str | Path | None = No
          environ: dict[str, str] | None = None) -> Settings:
     """Build settings from defaults, a TOML file and the environment; raise ConfigError if invalid."""
     environ = dict(os.environ if environ is None else environ)
-    data = Path(data_dir or environ.get("PALLAY_DATA") or "data")
+    # Absolute: Asterisk takes a relative STREAM FILE path as one under its own sounds folder.
+    data = Path(data_dir or environ.get("PALLAY_DATA") or "data").resolve()
     config_file = Path(config_file) if config_file else data / "pallay.toml"
     sections: dict[str, dict] = {name: {} for name in SECTIONS}
     if config_file.exists():

@@ -76,7 +76,8 @@ snd_path {snd_dir}
 class Softphone:
     """baresip as a subprocess, driven over ctrl_tcp; ``events`` receives its JSON events."""
 
-    def __init__(self, folder: Path, user: str, password: str, registrar_port: int):
+    def __init__(self, folder: Path, user: str, password: str, registrar_port: int,
+                 regint: int = 0):
         self.folder = folder
         self.snd_dir = folder / "snd"
         self.snd_dir.mkdir(parents=True)
@@ -84,7 +85,7 @@ class Softphone:
         (folder / "config").write_text(BARESIP_CONFIG.format(
             sip_port=free_port(socket.SOCK_DGRAM), ctrl_port=self.ctrl_port, snd_dir=self.snd_dir))
         (folder / "accounts").write_text(
-            f"<sip:{user}@127.0.0.1:{registrar_port}>;auth_pass={password};regint=0;"
+            f"<sip:{user}@127.0.0.1:{registrar_port}>;auth_pass={password};regint={regint};"
             "audio_codecs=PCMU\n")
         self.log = (folder / "baresip.log").open("wb")
         self.process = subprocess.Popen(["baresip", "-f", str(folder)], stdin=subprocess.DEVNULL,
