@@ -131,7 +131,7 @@ class Session:
 
     def start(self) -> Request | None:
         """The first request (None if the session ended at once)."""
-        return self._advance(None, first=True)
+        return self._advance(None)
 
     def send(self, outcome: object) -> Request | None:
         """The front end's answer to the last request (or a :class:`HungUp`); the next request."""
@@ -149,9 +149,9 @@ class Session:
         """Wait until every event of the session is stored."""
         self.writer.close()
 
-    def _advance(self, outcome: object, first: bool = False) -> Request | None:
+    def _advance(self, outcome: object) -> Request | None:
         try:
-            return next(self._steps) if first else self._steps.send(outcome)
+            return self._steps.send(outcome)  # a new generator takes None: start()
         except StopIteration:
             self.done = True
             return None
