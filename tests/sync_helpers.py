@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import wave
 from pathlib import Path
 
@@ -163,10 +164,11 @@ class WaitressProcess:
 
 
 class CuttingProxy:
-    """A TCP proxy that cuts the first ``cuts`` file downloads after ``after`` response bytes."""
+    """A TCP proxy that cuts the first ``cuts`` file downloads after ``after`` response bytes,
+    and sends answers at ``rate`` bytes/s at most (a slow rural link) if given."""
 
-    def __init__(self, target_port: int, cuts: int, after: int):
-        self.target, self.cuts, self.after = target_port, cuts, after
+    def __init__(self, target_port: int, cuts: int = 0, after: int = 0, rate: float = 0):
+        self.target, self.cuts, self.after, self.rate = target_port, cuts, after, rate
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -192,12 +194,15 @@ class CuttingProxy:
             self.cuts -= cut
         upstream.sendall(head)
         threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
-        self._pipe(upstream, client, self.after if cut else None)
+        self._pipe(upstream, client, self.after if cut else None, self.rate)
 
-    def _pipe(self, src: socket.socket, dst: socket.socket, limit: int | None) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, limit: int | None,
+              rate: float = 0) -> None:
         sent = 0
         try:
-            while data := src.recv(65536):
+            while data := src.recv(16384):
+                if rate:
+                    time.sleep(len(data) / rate)
                 if limit is not None and sent + len(data) > limit:
                     dst.sendall(data[:limit - sent])
                     with self._lock:
@@ -218,6 +223,66 @@ class CuttingProxy:
         self.listener.close()
 
 
+def check_edge(settings: Settings, manifests: dict) -> str | None:
+    """Assert the edge is whole: a sound database, and its content one manifest's entirely.
+
+    ``manifests`` maps versions to manifests (None: the empty catalogue before any sync);
+    returns the version found.
+    """
+    db = sync.connect(settings.db_path)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+        version = sync.current_version(db)
+        assert version in manifests, f"unknown content version {version}"
+        manifest = manifests[version]
+        if manifest is not None:
+            for table in sync.TABLES:
+                incoming = manifest.tables[table]
+                cols = ", ".join(incoming["columns"])
+                mine = set(db.execute(f"SELECT {cols} FROM {table}").fetchall())
+                assert mine == {tuple(r) for r in incoming["rows"]}, f"{table} is half-switched"
+            for entry in manifest.wanted(settings.sync.variants):
+                assert sync.sha256_of(settings.media_dir / entry.name) == entry.sha256
+        return version
+    finally:
+        db.conn.close()
+
+
+_TRACED = ("audio_lessons/sync.py", "audio_lessons/packs.py", "audio_lessons/outbox.py")
+
+
+def _import_killed(kill_at: int, data_dir: str, pack: str) -> None:
+    """Import a content pack, SIGKILLing this process at the ``kill_at``-th line of the sync code.
+
+    Prints how many lines ran when it was not killed (to choose kill points).
+    """
+    import os
+    import signal
+
+    from audio_lessons import packs
+    settings = settings_for(Path(data_dir))
+    db = sync.connect(settings.db_path)
+    ran = 0
+
+    def local(frame, event, arg):
+        nonlocal ran
+        if event == "line":
+            ran += 1
+            if ran == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return local
+
+    def tracer(frame, event, arg):
+        return local if frame.f_code.co_filename.endswith(_TRACED) else None
+
+    sys.settrace(tracer)
+    packs.import_content(db, settings.data_dir, settings.media_dir, Path(pack),
+                         settings.sync.variants, None)
+    sys.settrace(None)
+    print(ran, flush=True)
+
+
 def _serve(data_dir: str) -> None:
     import waitress
     server = waitress.create_server(app_for(settings_for(Path(data_dir))), host="127.0.0.1",
@@ -227,4 +292,7 @@ def _serve(data_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1])
+    if sys.argv[1] == "import-killed":
+        _import_killed(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    else:
+        _serve(sys.argv[1])
