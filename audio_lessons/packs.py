@@ -76,10 +76,23 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+_WRONG_PACK = {
+    (CONTENT_HEADER, True): "Es un paquete de eventos de un quiosco: cárguelo en el servidor con "
+                            "«pallay pack import-events».",
+    (EVENTS_HEADER, True): "Es un paquete de contenido: cárguelo en el quiosco con "
+                            "«pallay pack import».",
+}
+
+
 @contextlib.contextmanager
 def _reading(path: Path, header: str) -> Iterator[tuple[tarfile.TarFile, dict]]:
     try:
         with tarfile.open(path, mode="r:") as tar:
+            names = set(tar.getnames())
+            if header not in names:
+                other = EVENTS_HEADER if header == CONTENT_HEADER else CONTENT_HEADER
+                raise SyncError(_WRONG_PACK.get((header, other in names),
+                                                f"{path} no es un paquete de pallay."))
             head = json.loads(_member(tar, header).read())
             yield tar, head
     except FileNotFoundError as exc:
