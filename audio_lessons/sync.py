@@ -136,7 +136,11 @@ class Manifest:
     created_at: str = ""
 
     def wanted(self, variants: Iterable[str]) -> list[FileEntry]:
+        """The files of ``variants``; SyncError for an unknown one (it would switch to no audio)."""
         chosen = set(variants)
+        if not chosen or not chosen <= set(VARIANTS):
+            raise SyncError(f"[sync] variants = {sorted(chosen)} no sirve: use «kiosk» en un "
+                            "quiosco o «phone» en una línea telefónica.")
         return [f for f in self.files if f.variant in chosen]
 
     def body(self) -> dict:

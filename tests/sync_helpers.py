@@ -158,8 +158,17 @@ class WaitressProcess:
             raise RuntimeError(f"waitress did not start: {line!r}")
         self.url = f"http://127.0.0.1:{int(line)}"
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
     def stop(self) -> None:
         self.proc.terminate()
+        self.proc.wait(10)
+
+    def kill(self) -> None:
+        """kill -9: the server's power is cut mid-request."""
+        self.proc.kill()
         self.proc.wait(10)
 
 
@@ -186,7 +195,11 @@ class CuttingProxy:
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
-        upstream = socket.create_connection(("127.0.0.1", self.target))
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+        except OSError:  # the server is down: the kiosk sees a refused connection
+            client.close()
+            return
         head = client.recv(65536)
         with self._lock:
             self.requests.append(head)

@@ -66,6 +66,8 @@ def test_a_manifest_that_changed_on_the_way_is_refused(central):
             sync.Manifest.from_dict(bad)
     with pytest.raises(SyncError, match="actualice pallay"):
         sync.Manifest.from_dict(newer)
+    with pytest.raises(SyncError, match="variants"):  # a typo must not switch to no audio
+        sync.Manifest.from_dict(good).wanted(["kisok"])
 
 
 def test_the_manifest_holds_published_lessons_only_and_its_version_follows_content(central):
