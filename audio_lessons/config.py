@@ -99,6 +99,21 @@ class IvrSettings:
 
 
 @dataclass(frozen=True)
+class SyncSettings:
+    """An edge (kiosk or second phone line) syncing with the central admin server."""
+
+    server: str = ""  # e.g. "http://192.168.1.10:8000"; empty: sync by USB packs only
+    token_file: str = "sync.token"  # relative to the data folder; printed by `pallay kiosks add`
+    edge: str = ""  # this edge's name on the server (learnt from the server when empty)
+    variants: tuple[str, ...] = ("kiosk",)  # media this edge plays: kiosk, or phone for a line
+    interval_minutes: float = 15.0  # background sync after a success ...
+    retry_minutes: float = 1.0  # ... and after a failure, doubling up to max_backoff_minutes
+    max_backoff_minutes: float = 60.0
+    timeout_seconds: float = 30.0  # one HTTP request without a byte moving
+    batch: int = 2000  # events per request
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     media: MediaSettings = field(default_factory=MediaSettings)
@@ -106,6 +121,7 @@ class Settings:
     voice: VoiceSettings = field(default_factory=VoiceSettings)
     menu: MenuSettings = field(default_factory=MenuSettings)
     ivr: IvrSettings = field(default_factory=IvrSettings)
+    sync: SyncSettings = field(default_factory=SyncSettings)
 
     @property
     def db_path(self) -> Path:
@@ -130,7 +146,7 @@ class Settings:
 
 
 SECTIONS = {"media": MediaSettings, "speech": SpeechSettings, "voice": VoiceSettings,
-            "menu": MenuSettings, "ivr": IvrSettings}
+            "menu": MenuSettings, "ivr": IvrSettings, "sync": SyncSettings}
 
 
 def load(data_dir: str | Path | None = None, config_file: str | Path | None = None,

@@ -27,3 +27,7 @@ class SpeechError(PallayError):
 
 class SynthesisError(PallayError):
     """Text-to-speech failed or hung."""
+
+
+class SyncError(PallayError):
+    """A sync, content pack or edge token that cannot be used; the message is Spanish."""

@@ -1,0 +1,166 @@
+"""``pallay kiosks`` (edge tokens, on the server) and ``pallay pack`` (USB packs, both sides).
+
+They reach the ``pallay`` command through the entry points ``pallay.commands`` in pyproject.toml,
+beside the edge's ``pallay kiosk sync`` (``kiosk/sync_commands.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from audio_lessons import edges, packs, sync
+from audio_lessons.config import Settings
+from audio_lessons.errors import PallayError
+from audio_lessons.media import VARIANTS
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _db(ctx: click.Context, durable: bool = False):
+    db = sync.connect(_settings(ctx).db_path)
+    if durable:  # what the server imports must survive a power cut right after "imported"
+        db.execute("PRAGMA synchronous = FULL")
+    return db
+
+
+@click.group()
+def kiosks() -> None:
+    """Edges (kiosks, remote phone lines) allowed to sync with this server.
+
+    Example: pallay kiosks add sala-ocongate
+    """
+
+
+@kiosks.command("add")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(edges.KINDS), default="kiosk", show_default=True,
+              help="kiosk, or line for a second phone-line server.")
+@click.pass_context
+def kiosks_add(ctx: click.Context, name: str, kind: str) -> None:
+    """Register an edge and print its token (shown only this once; only its hash is kept).
+
+    Example: pallay kiosks add sala-ocongate
+    """
+    try:
+        edge, token = edges.add(_db(ctx), name, kind)
+    except PallayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{edge.name} ({edge.kind}) registrado. Su clave (guárdela ahora, no se "
+               "vuelve a mostrar):")
+    click.echo(token)
+    click.echo("En el equipo: echo CLAVE | pallay kiosk sync --token-stdin --server "
+               "http://ESTE-SERVIDOR:PUERTO", err=True)
+
+
+@kiosks.command("list")
+@click.pass_context
+def kiosks_list(ctx: click.Context) -> None:
+    """List registered edges and when each was last seen.
+
+    Example: pallay kiosks list
+    """
+    found = edges.list_edges(_db(ctx))
+    if not found:
+        click.echo("No hay equipos registrados.")
+    for edge in found:
+        click.echo(f"{edge.name:24} {edge.kind:6} desde {edge.created_at}  "
+                   f"visto {edge.last_seen or 'nunca'}")
+
+
+@kiosks.command("revoke")
+@click.argument("name")
+@click.pass_context
+def kiosks_revoke(ctx: click.Context, name: str) -> None:
+    """Remove an edge: its token stops working at once (its events stay).
+
+    Example: pallay kiosks revoke sala-ocongate
+    """
+    try:
+        edges.revoke(_db(ctx), name)
+    except PallayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{name}: clave anulada.")
+
+
+@click.group()
+def pack() -> None:
+    """USB packs for edges without network: content out, events back.
+
+    Example: pallay pack export /media/usb/pallay-contenido.tar
+    """
+
+
+@pack.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--variant", "variants", multiple=True, type=click.Choice(VARIANTS),
+              help="Media to include (default: both; kiosk only for kiosks).")
+@click.pass_context
+def pack_export(ctx: click.Context, file: Path, variants: tuple[str, ...]) -> None:
+    """On the server: write the published lessons and their audio to FILE (a USB stick).
+
+    Example: pallay pack export /media/usb/pallay-contenido.tar --variant kiosk
+    """
+    settings = _settings(ctx)
+    try:
+        report = packs.export_content(_db(ctx), settings.media_dir, file, variants or VARIANTS)
+    except PallayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Paquete escrito: {file} ({report.files} archivos, "
+               f"{report.bytes / 1e6:.1f} MB, versión {report.version[:8]})")
+
+
+@pack.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def pack_import(ctx: click.Context, file: Path) -> None:
+    """On a kiosk: load the content pack FILE (checked, switched all at once).
+
+    Example: pallay pack import /media/usb/pallay-contenido.tar
+    """
+    settings = _settings(ctx)
+    try:
+        report = packs.import_content(_db(ctx), settings.data_dir, settings.media_dir, file,
+                                      settings.sync.variants, settings.sync.edge or None)
+    except PallayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    state = "contenido nuevo activo" if report.switched else "el contenido ya era este"
+    click.echo(f"{state} (versión {report.version[:8]}; {report.files} archivos copiados)")
+
+
+@pack.command("events")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def pack_events(ctx: click.Context, file: Path) -> None:
+    """On a kiosk: write every event and message the server lacks to FILE for the trip back.
+
+    Example: pallay pack events /media/usb/pallay-eventos-sala.tar
+    """
+    settings = _settings(ctx)
+    try:
+        counts = packs.export_events(_db(ctx), settings.messages_dir, file,
+                                     settings.sync.edge or None)
+    except PallayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Eventos escritos en {file}: {counts['listens']} escuchas, {counts['navs']} "
+               f"pasos de menú, {counts['messages']} mensajes")
+
+
+@pack.command("import-events")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def pack_import_events(ctx: click.Context, file: Path) -> None:
+    """On the server: load a kiosk's events pack FILE (safe to load twice).
+
+    Example: pallay pack import-events /media/usb/pallay-eventos-sala.tar
+    """
+    settings = _settings(ctx)
+    try:
+        new = packs.import_events(_db(ctx, durable=True), settings.messages_dir, file)
+    except PallayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Nuevos: {new['listens']} escuchas, {new['navs']} pasos de menú, "
+               f"{new['messages']} mensajes (lo ya cargado no se duplica)")

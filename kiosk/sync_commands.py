@@ -1,0 +1,85 @@
+"""``pallay kiosk sync``: the edge's sync with the central server, once or in the background.
+
+Reaches ``pallay`` through the entry point ``pallay.commands`` (``kiosk``). If the kiosk's own
+commands form a ``kiosk`` group too, add ``sync`` to it instead of this group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+
+import click
+
+from audio_lessons.config import Settings
+from audio_lessons.errors import PallayError
+from kiosk import sync
+
+WATCH_TICK_S = 5.0
+
+
+@click.group("kiosk")
+def kiosk() -> None:
+    """The kiosk (or any edge) side of pallay.
+
+    Example: pallay kiosk sync
+    """
+
+
+def _with_server(settings: Settings, server: str | None) -> Settings:
+    if not server:
+        return settings
+    return dataclasses.replace(settings, sync=dataclasses.replace(settings.sync, server=server))
+
+
+@kiosk.command("sync")
+@click.option("--server", help="The admin server, e.g. http://192.168.1.10:8000 "
+                               "(default: [sync] server).")
+@click.option("--token-stdin", is_flag=True,
+              help="Read this edge's token (from `pallay kiosks add`) on stdin and save it.")
+@click.option("--watch", is_flag=True, help="Keep syncing: every [sync] interval_minutes, "
+                                            "sooner with backoff after a failure.")
+@click.pass_context
+def sync_command(ctx: click.Context, server: str | None, token_stdin: bool, watch: bool) -> None:
+    """Send events and messages to the server, fetch new lessons, switch to them at once.
+
+    Example: pallay kiosk sync --server http://192.168.1.10:8000
+    """
+    settings = _with_server(ctx.obj["settings"], server)
+    if token_stdin:
+        saved = sync.save_token(settings, sys.stdin.readline())
+        click.echo(f"Clave guardada en {saved}", err=True)
+    if watch:
+        _watch(settings)
+        return
+    try:
+        report = sync.sync_once(settings)
+    except PallayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sent = report.sent
+    click.echo(f"Enviados: {sent['listens']} escuchas, {sent['navs']} pasos de menú, "
+               f"{sent['messages']} mensajes.")
+    if report.switched:
+        click.echo(f"Contenido nuevo activo (versión {report.version[:8]}): {report.files} "
+                   f"archivos, {report.bytes_in / 1e6:.1f} MB recibidos.")
+    else:
+        click.echo("El contenido ya estaba al día.")
+
+
+def _watch(settings: Settings) -> None:
+    try:
+        sync.Client.from_settings(settings)  # no server or no token: say so now, not never
+    except PallayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    background = sync.BackgroundSync(settings)
+    last_error = None
+    try:
+        while True:
+            status = background.tick()
+            if status.error and status.error != last_error:
+                click.echo(f"Error: {status.error}", err=True)
+            last_error = status.error
+            time.sleep(WATCH_TICK_S)
+    except KeyboardInterrupt:
+        pass
