@@ -16,7 +16,6 @@ Run: .venv/bin/python -m bench.bench_speech
 from __future__ import annotations
 
 import glob
-import os
 import resource
 import time
 from pathlib import Path
@@ -25,9 +24,9 @@ import numpy as np
 
 from audio_lessons.speech import COMMAND_WORDS, DIGIT_WORDS, audio, espeak
 from audio_lessons.speech.endpoint import END_SILENCE_S
+from tests.conftest import SPHINX_MISSING
+from tests.conftest import SPHINX_MODEL as MODEL
 
-MODEL = Path(os.environ.get("PALLAY_TEST_SPHINX_MODEL")
-             or Path(__file__).resolve().parents[2] / "shared/models/pocketsphinx-voxforge-es-0.1.1")
 VOICES = (("roa/es-419", 150), ("roa/es", 130), ("roa/es+f2", 170))
 OTHER_WORDS = ("casa", "piedra", "trabajo", "hola", "gracias", "mina", "agua", "mujer",
                "camino", "noche")
@@ -118,7 +117,7 @@ def main() -> None:
     from audio_lessons.speech.sphinx import SphinxRecognizer
 
     if not (MODEL / "etc").is_dir() or not espeak.available():
-        raise SystemExit(f"needs the PocketSphinx model at {MODEL} and espeak-ng")
+        raise SystemExit(SPHINX_MISSING if espeak.available() else "espeak-ng is not installed")
     recs = {"tuned": SphinxRecognizer(MODEL, threshold=0.0),
             "previous": SphinxRecognizer(MODEL, threshold=0.0, options={})}
     recs["previous"].min_cover = 0.6  # the previous sentence-rejection rule

