@@ -10,7 +10,7 @@ class PallayError(Exception):
 
 
 class ConfigError(PallayError):
-    """Settings that cannot be used (developer-facing, English)."""
+    """Settings that cannot be used; Spanish, for the technician who wrote them."""
 
 
 class MediaError(PallayError):
@@ -27,3 +27,7 @@ class SpeechError(PallayError):
 
 class SynthesisError(PallayError):
     """Text-to-speech failed or hung."""
+
+
+class StatsError(PallayError, ValueError):
+    """A statistics question that cannot be asked (a date that is not one...)."""
