@@ -1,7 +1,9 @@
 """What `make run` and `make test` install, and how the suite gets its speech models (tests/models.py).
 
 The official download cannot be reached from every machine, so the download path is exercised with
-an archive built here and served on localhost, and the offline path with a refused connection.
+an archive built here and served on localhost, and the offline path with a refused connection. The
+real model is copied and checked once; the other paths use a small model made here, so they run
+(and can fail) on a machine that does not have the real one yet.
 """
 
 from __future__ import annotations
@@ -36,6 +38,23 @@ def model_copy(tmp_path) -> Path:
     return folder
 
 
+TINY_FILES = {"README": b"a tiny model\n", "etc/tiny.dic": b"uno U N O\n",
+              "model_parameters/tiny.cd/means": bytes(range(256)) * 4}
+
+
+@pytest.fixture
+def tiny(tmp_path) -> tuple[models.Model, Path]:
+    """A small model laid out like the real one, and a local models folder holding it."""
+    folder = tmp_path / "usb" / "models"
+    for rel, content in TINY_FILES.items():
+        (folder / "tiny-model" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / "tiny-model" / rel).write_bytes(content)
+    model = dataclasses.replace(
+        MODEL, name="tiny-model", url=refused_url(), archive_sha256="0" * 64,
+        files={rel: hashlib.sha256(content).hexdigest() for rel, content in TINY_FILES.items()})
+    return model, folder
+
+
 def refused_url() -> str:
     with socket.socket() as s:  # a port nobody listens on: the connection is refused at once
         s.bind(("127.0.0.1", 0))
@@ -51,15 +70,25 @@ def test_a_local_models_folder_is_copied_to_the_cache_and_checked(model_copy, tm
     assert again == (folder, "cache")  # checked in place, not copied again
 
 
-def test_a_damaged_local_copy_is_refused_and_never_reaches_the_cache(model_copy, tmp_path):
-    means = model_copy / MODEL.name / "model_parameters/voxforge_es_sphinx.cd_cont_1500/means"
+def test_a_damaged_local_copy_is_refused_and_never_reaches_the_cache(tiny, tmp_path):
+    model, folder = tiny
+    means = folder / model.name / "model_parameters/tiny.cd/means"
     data = bytearray(means.read_bytes())
     data[1000] ^= 1
     means.write_bytes(bytes(data))
     with pytest.raises(models.Unavailable) as refused:
-        models.ensure(MODEL, model_copy, tmp_path / "cache", url=refused_url())
-    assert "cd_cont_1500/means: sha256 does not match" in str(refused.value)
-    assert not (tmp_path / "cache" / MODEL.name).exists()
+        models.ensure(model, folder, tmp_path / "cache")
+    assert "tiny.cd/means: sha256 does not match" in str(refused.value)
+    assert "Connection refused" in str(refused.value)  # then the download was tried, offline
+    assert not (tmp_path / "cache" / model.name).exists()
+
+
+def test_a_damaged_cached_copy_is_replaced_by_a_good_one(tiny, tmp_path):
+    model, folder = tiny
+    cached, _ = models.ensure(model, folder, tmp_path / "cache")
+    (cached / "etc/tiny.dic").write_bytes(b"uno U N A\n")
+    assert models.ensure(model, folder, tmp_path / "cache") == (cached, str(folder))
+    assert models.problems(cached, model) == []
 
 
 def test_offline_without_a_local_copy_it_says_what_is_missing_and_how_to_get_it(
@@ -87,8 +116,8 @@ def archive_of(model_dir: Path, decoy: bool = True) -> bytes:
             info = tarfile.TarInfo("voxforge-es-0.1.1/wav/README")
             info.size = 5
             tar.addfile(info, io.BytesIO(b"decoy"))
-        for rel in MODEL.files:
-            tar.add(model_dir / rel, f"voxforge-es-0.1.1/{rel}")
+        for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
+            tar.add(path, f"voxforge-es-0.1.1/{path.relative_to(model_dir)}")
     return out.getvalue()
 
 
@@ -112,32 +141,35 @@ def served(tmp_path):
     server.server_close()
 
 
-def test_the_download_is_checked_then_read_by_each_files_checksum(model_copy, tmp_path, served):
+def test_the_download_is_checked_then_read_by_each_files_checksum(tiny, tmp_path, served):
+    model, folder = tiny
     root, base = served
-    data = archive_of(model_copy / MODEL.name)
+    data = archive_of(folder / model.name)
     (root / "voxforge.tar.gz").write_bytes(data)
-    official = dataclasses.replace(MODEL, archive_sha256=hashlib.sha256(data).hexdigest())
-    folder, origin = models.ensure(official, None, tmp_path / "cache", url=f"{base}/voxforge.tar.gz")
-    assert origin.endswith("/voxforge.tar.gz") and models.problems(folder, MODEL) == []
-    assert (folder / "README").read_bytes() != b"decoy"
+    official = dataclasses.replace(model, archive_sha256=hashlib.sha256(data).hexdigest())
+    got, origin = models.ensure(official, None, tmp_path / "cache", url=f"{base}/voxforge.tar.gz")
+    assert origin.endswith("/voxforge.tar.gz") and models.problems(got, model) == []
+    assert (got / "README").read_bytes() == TINY_FILES["README"]  # not the decoy deeper in
 
 
-def test_a_download_that_is_not_the_models_archive_is_refused(model_copy, tmp_path, served):
+def test_a_download_that_is_not_the_models_archive_is_refused(tiny, tmp_path, served):
+    model, folder = tiny
     root, base = served
-    (root / "voxforge.tar.gz").write_bytes(archive_of(model_copy / MODEL.name))
-    with pytest.raises(models.Unavailable) as refused:  # MODEL's real archive sha256 is expected
-        models.ensure(MODEL, None, tmp_path / "cache", url=f"{base}/voxforge.tar.gz")
+    (root / "voxforge.tar.gz").write_bytes(archive_of(folder / model.name))
+    with pytest.raises(models.Unavailable) as refused:  # another archive's sha256 is expected
+        models.ensure(model, None, tmp_path / "cache", url=f"{base}/voxforge.tar.gz")
     assert "sha256 does not match" in str(refused.value)
-    assert not (tmp_path / "cache" / MODEL.name).exists()
+    assert not (tmp_path / "cache" / model.name).exists()
 
 
-def test_an_archive_brought_on_a_usb_stick_works_offline(model_copy, tmp_path):
-    data = archive_of(model_copy / MODEL.name, decoy=False)
+def test_an_archive_brought_on_a_usb_stick_works_offline(tiny, tmp_path):
+    model, folder = tiny
+    data = archive_of(folder / model.name, decoy=False)
     stick = tmp_path / "voxforge-es-0.1.1.tar.gz"
     stick.write_bytes(data)
-    official = dataclasses.replace(MODEL, archive_sha256=hashlib.sha256(data).hexdigest())
-    folder, origin = models.ensure(official, stick, tmp_path / "cache", url=refused_url())
-    assert origin == str(stick) and models.problems(folder, MODEL) == []
+    official = dataclasses.replace(model, archive_sha256=hashlib.sha256(data).hexdigest())
+    got, origin = models.ensure(official, stick, tmp_path / "cache")
+    assert origin == str(stick) and models.problems(got, model) == []
 
 
 def test_the_suite_reads_the_model_where_make_test_puts_it():
