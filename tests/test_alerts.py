@@ -19,7 +19,7 @@ from ivr.agi import AgiChannel
 from ivr.commands import call, callbacks
 from tests.asterisk import agi_server, ami, asterisk
 from tests.test_ami import with_fake
-from tests.test_callbacks import PHONE_DIALPLAN, SECRET, Clock, Harness, lima, rows, until
+from tests.test_callbacks import SECRET, Clock, Harness, lima, phone_dialplan, rows, until
 
 __all__ = ["agi_server", "ami", "asterisk"]  # fixtures, imported for pytest
 
@@ -80,7 +80,7 @@ async def test_announce_rings_subscribers_at_the_rate_limit_and_skips_who_opted_
 
 def test_pallay_call_rings_her_phone_into_the_lesson_line_at_the_lesson(
         asterisk, agi_server, ami, tmp_path):
-    asterisk.add_dialplan("test-phone", PHONE_DIALPLAN.format(rec=f"{asterisk.base_dir}/rec"))
+    asterisk.add_dialplan("test-phone", phone_dialplan(asterisk))
     arrived: queue.Queue = queue.Queue()
 
     async def lessons(ch: AgiChannel) -> None:

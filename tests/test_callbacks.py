@@ -269,7 +269,7 @@ exten => _[+0-9].,1,Ringing()
  same => n,MixMonitor({rec}/phone-${{FILTER(0123456789,${{EXTEN}})}}.wav)
  same => n,Wait(8)
  same => n,Hangup()
-{close_recording}
+""" + CLOSE_RECORDING.replace("{", "{{").replace("}", "}}") + """
 [pallay-test-noanswer]
 ; Her phone, ringing in her pocket while she works.
 exten => _[+0-9].,1,Ringing()
@@ -279,7 +279,7 @@ exten => _[+0-9].,1,Ringing()
 
 
 def phone_dialplan(asterisk: Asterisk) -> str:
-    return PHONE_DIALPLAN.format(rec=f"{asterisk.base_dir}/rec", close_recording=CLOSE_RECORDING)
+    return PHONE_DIALPLAN.format(rec=f"{asterisk.base_dir}/rec")
 
 
 def her_recording(asterisk: Asterisk, number: str) -> str:
