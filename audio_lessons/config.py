@@ -161,10 +161,11 @@ def load(data_dir: str | Path | None = None, config_file: str | Path | None = No
         try:
             parsed = tomllib.loads(config_file.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{config_file}: not valid TOML: {exc}") from exc
+            raise ConfigError(f"{config_file} no es un archivo TOML válido: {exc}") from exc
         for name, values in parsed.items():
             if name not in SECTIONS or not isinstance(values, dict):
-                raise ConfigError(f"{config_file}: unknown section [{name}]")
+                raise ConfigError(f"{config_file}: la sección [{name}] no existe (hay: "
+                                  f"{', '.join(SECTIONS)}).")
             sections[name].update(values)
     for name, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
@@ -180,10 +181,13 @@ def _build(cls, values: dict, section: str):
     kwargs = {}
     for key, raw in values.items():
         if key not in fields:
-            raise ConfigError(f"unknown setting {section}.{key}")
+            raise ConfigError(f"El ajuste {section}.{key} no existe.")
         default = getattr(cls(), key)
         kwargs[key] = _coerce(raw, default, f"{section}.{key}")
     return cls(**kwargs)
+
+
+_KINDS = {int: "un número entero", float: "un número", str: "un texto"}
 
 
 def _coerce(raw, default, name: str):
@@ -195,4 +199,5 @@ def _coerce(raw, default, name: str):
             return tuple(str(i).strip() for i in items if str(i).strip())
         return type(default)(raw)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting {name}: expected {type(default).__name__}, got {raw!r}") from exc
+        raise ConfigError(f"El ajuste {name} debe ser {_KINDS.get(type(default), 'otro valor')}, "
+                          f"no {raw!r}.") from exc

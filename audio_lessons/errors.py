@@ -10,7 +10,7 @@ class PallayError(Exception):
 
 
 class ConfigError(PallayError):
-    """Settings that cannot be used (developer-facing, English)."""
+    """Settings that cannot be used; Spanish, for the technician who wrote them."""
 
 
 class MediaError(PallayError):
@@ -31,3 +31,7 @@ class SynthesisError(PallayError):
 
 class SyncError(PallayError):
     """A sync, content pack or edge token that cannot be used; the message is Spanish."""
+
+
+class StatsError(PallayError, ValueError):
+    """A statistics question that cannot be asked (a date that is not one...)."""

@@ -54,8 +54,9 @@ def load_or_create_secret(path: str | Path) -> bytes:
             tmp.unlink(missing_ok=True)
     secret = path.read_bytes()
     if len(secret) != SECRET_BYTES:
-        raise ConfigError(f"{path}: expected {SECRET_BYTES} bytes, found {len(secret)}; "
-                          "restore it from a backup (a new one would split every listener's history)")
+        raise ConfigError(f"{path} debe tener {SECRET_BYTES} bytes y tiene {len(secret)}: "
+                          "restáurelo desde una copia de seguridad (uno nuevo partiría en dos la "
+                          "historia de cada oyente).")
     return secret
 
 

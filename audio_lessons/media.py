@@ -145,6 +145,26 @@ def register(db: sqlite_utils.Database, prepared: Prepared, original_name: str |
              prepared.original_ext, prepared.source_format, prepared.loudness_lufs, store.now()])
 
 
+def discard_unused(db: sqlite_utils.Database, media_dir: Path, hash: str) -> bool:
+    """Remove the row and files of ``hash`` if no recording or prompt uses it; True if removed.
+
+    For an upload refused after its audio was prepared: nothing of it may stay behind.
+    """
+    _check_hash(hash)
+    with store.write(db):
+        used = db.execute("SELECT 1 FROM recordings WHERE media = ? UNION ALL "
+                          "SELECT 1 FROM prompts WHERE media = ?", [hash, hash]).fetchone()
+        if used:
+            return False
+        db.execute("DELETE FROM media WHERE hash = ?", [hash])
+    # The metadata first: without it the other files no longer count as prepared.
+    for path in [_meta_path(Path(media_dir), hash), *sorted(Path(media_dir).glob(f"{hash}.*"))]:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    log.info("media %s discarded (unused)", hash)
+    return True
+
+
 def read_pcm(path: Path, rate: int) -> np.ndarray:
     """Decode any audio file to int16 mono samples at ``rate`` (MediaError if it cannot)."""
     path = Path(path)
@@ -165,6 +185,14 @@ def display_name(original_name: str | None) -> str | None:
 
 
 # --- checks -------------------------------------------------------------------------------------
+
+def _scrub(text: str, cmd: list[str], label: str) -> str:
+    """ffmpeg's words with the file it read (our temporary copy) named as the upload was."""
+    for arg in cmd:
+        if arg.startswith("file:"):
+            text = text.replace(arg, label).replace(arg[len("file:"):], label)
+    return text
+
 
 def _reject(label: str, reason: str, message: str) -> MediaError:
     log.warning("media rejected: %r: %s", label, reason)
@@ -190,7 +218,7 @@ def _probe(path: Path, label: str) -> _Probe:
         raise _reject(label, "ffprobe timed out", _UNREADABLE) from exc
     if out.returncode != 0:
         reason = out.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
-        raise _reject(label, f"ffprobe failed: {reason[0]}", _UNREADABLE)
+        raise _reject(label, f"ffprobe failed: {_scrub(reason[0], cmd, label)}", _UNREADABLE)
     info = json.loads(out.stdout or b"{}")
     streams = info.get("streams", [])
     fmt = info.get("format", {})
@@ -323,7 +351,7 @@ def _run(cmd: list[str], cap: float | None, label: str, bytes_per_second: float)
         raise _reject(label, f"ffmpeg killed after {timeout:.0f} s", _UNREADABLE)
     if rc != 0 or errors:
         # ffmpeg stops at the first decoder error (-xerror); what came out before is the good part.
-        raise _reject(label, f"decoder error (rc {rc}): {errors[-300:]}",
+        raise _reject(label, f"decoder error (rc {rc}): {_scrub(errors, cmd, label)[-300:]}",
                       _broken(len(data) / bytes_per_second))
     return data
 

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass, field
 
 import sqlite_utils
 
 from audio_lessons import store
+from audio_lessons.errors import StatsError
 from audio_lessons.events import QUARTILE_WEIGHTS
 
 log = logging.getLogger(__name__)
 
 EPOCH = dt.date(1970, 1, 1)
+PERU = dt.timezone(dt.timedelta(hours=-5))  # the days of store.STATS_DAY_SQL
+RELATIVE_DAYS = {"hoy": 0, "ayer": 1, "anteayer": 2}
+_DAY_MONTH_YEAR = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")  # how Peru writes dates
 FUNNEL_STEPS = ("welcome", "menu", "lesson_start", "lesson_75")
 DateLike = dt.date | str | None
 
@@ -107,8 +112,12 @@ class Summary:
 
 def filters(since: DateLike = None, until: DateLike = None, channel: str | None = None,
             device: str | None = None) -> Filters:
-    """The keyword filters every query takes: dates or ``YYYY-MM-DD`` strings (ValueError if bad)."""
-    return Filters(_date(since), _date(until), channel or None, device or None)
+    """The keyword filters every query takes: dates or text ``parse_day`` reads (StatsError if bad)."""
+    first, last = _date(since), _date(until)
+    if first and last and first > last:
+        raise StatsError(f"La fecha de inicio ({first:%d/%m/%Y}) es posterior a la final "
+                         f"({last:%d/%m/%Y}).")
+    return Filters(first, last, channel or None, device or None)
 
 
 def _date(value: DateLike) -> dt.date | None:
@@ -118,7 +127,27 @@ def _date(value: DateLike) -> dt.date | None:
         return value.date()
     if isinstance(value, dt.date):
         return value
-    return dt.date.fromisoformat(value)
+    return parse_day(value)
+
+
+def parse_day(text: str, today: dt.date | None = None) -> dt.date:
+    """A day as a leader writes it: 2026-11-30, 30/11/2026, hoy, ayer, anteayer (Peru's days).
+
+    StatsError, with the forms it accepts, for anything else.
+    """
+    text = " ".join(str(text).lower().split())
+    if text in RELATIVE_DAYS:
+        today = today or dt.datetime.now(PERU).date()
+        return today - dt.timedelta(days=RELATIVE_DAYS[text])
+    try:
+        if found := _DAY_MONTH_YEAR.fullmatch(text):
+            day, month, year = map(int, found.groups())
+            return dt.date(year, month, day)
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise StatsError(f"No se entiende la fecha «{text}». Escríbala como 30/11/2026 o 2026-11-30, "
+                     "o diga hoy, ayer o anteayer.")
 
 
 def _day_number(day: dt.date) -> int:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from audio_lessons import events, stats, store
+from bench import Figure
 
 TARGET_PER_S = 5_000
 BATCH = 500
@@ -73,17 +74,27 @@ def run(writers: int, per_writer: int, batched: bool) -> tuple[float, int, int]:
     return seconds, stored, rolled
 
 
-def main() -> None:
+def main() -> list[Figure]:
     print(f"{'mode':34s} {'writers':>7s} {'events':>8s} {'seconds':>8s} {'events/s':>9s} "
           f"{'lost':>5s}")
+    figures, rates = [], {}
     for label, writers, per_writer, batched in SCENARIOS:
         seconds, stored, rolled = run(writers, per_writer, batched)
         total = writers * per_writer
         lost = total - min(stored, rolled)
+        rates[label, writers] = total / seconds
         print(f"{label:34s} {writers:7d} {total:8,d} {seconds:8.2f} {total / seconds:9,.0f} "
               f"{lost:5d}")
+        if writers == 3:
+            figures.append(Figure(f"{label.split(',')[0]}, 3 writers", f"{total / seconds:,.0f}/s",
+                                  f">= {TARGET_PER_S:,}/s, 0 lost",
+                                  total / seconds >= TARGET_PER_S and lost == 0))
     print(f"target: {TARGET_PER_S:,} events/s in total with 3 writers, none lost "
           "(the single writer is the baseline)")
+    for label, _, _, _ in SCENARIOS[::2]:
+        figures.append(Figure(f"{label.split(',')[0]}, 3 writers / 1 writer",
+                              f"{rates[label, 3] / rates[label, 1]:.2f}x"))
+    return figures
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import secrets
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,12 +27,14 @@ from pathlib import Path
 from audio_lessons import config, listeners, starter, store
 from audio_lessons.menu import Caller
 from audio_lessons.synth import Pyttsx3Synthesizer
+from bench import Figure, Unavailable
 from ivr.line import LessonLine
 from tests import journey
 from tests.asterisk import (
     AgiTestServer,
     Ami,
     Asterisk,
+    ChrootUnavailable,
     build_chroot,
     free_port,
     start,
@@ -85,10 +86,14 @@ def summary(times: list[float | None]) -> str:
     return f"{statistics.median(heard):.1f} s ({heard[0]:.1f}-{heard[-1]:.1f}){missed}"
 
 
-def main() -> None:
+def main() -> list[Figure]:
     if os.geteuid() != 0:
-        sys.exit("bench_first_call needs root: it runs Asterisk in a chroot")
-    ast = Asterisk(chroot=build_chroot(), base_dir=f"/srv/pallay-bench/{secrets.token_hex(4)}",
+        raise Unavailable("needs root: it runs Asterisk in a chroot")
+    try:
+        chroot = build_chroot()
+    except ChrootUnavailable as exc:
+        raise Unavailable(f"no Asterisk chroot ({exc})") from None
+    ast = Asterisk(chroot=chroot, base_dir=f"/srv/pallay-bench/{secrets.token_hex(4)}",
                    agi_port=free_port(), ami_port=free_port(), sip_port=free_port(socket.SOCK_DGRAM),
                    ami_user="pallay", ami_secret=secrets.token_hex(24))
     write_config(ast)
@@ -114,15 +119,15 @@ def main() -> None:
                            enumerate(ROWS, start=10 if label == "now" else 50)
                            if label == "now" or first]
                 results[label] = [f.result() for f in futures]
-        report(results)
         ami.close()
+        return report(results)
     finally:
         agi.close()
         stop(ast)
         subprocess.run(["rm", "-rf", str(root)], check=False)
 
 
-def report(results) -> None:
+def report(results) -> list[Figure]:
     print(f"\nanswer -> first lesson sample heard, median (min-max) of {REPEAT} callers at once")
     print("| caller | presses | pallay now | menu first (before) | now / before |")
     print("|---|---|---|---|---|")
@@ -136,6 +141,14 @@ def report(results) -> None:
         print(f"| {row} | {presses} (before {old_presses}) | {summary(times)} | "
               f"{summary(old)} | {ratio} |")
     print("targets: first-time with keys <= 15 s in at most 2 presses; without keys <= 30 s")
+    figures = []
+    for (times, _), label, target in zip(results["now"][:2], ("with keys", "no keys"), (15, 30)):
+        heard = [t for t in times if t is not None]
+        worst = max(heard) if len(heard) == len(times) else None
+        figures.append(Figure(f"first-time caller {label}: answer -> lesson heard (worst)",
+                              f"{worst:.1f} s" if worst else "never", f"<= {target} s",
+                              worst is not None and worst <= target))
+    return figures
 
 
 if __name__ == "__main__":

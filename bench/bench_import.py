@@ -18,6 +18,7 @@ from pathlib import Path
 
 from audio_lessons import media
 from audio_lessons.config import MediaSettings
+from bench import Figure, Unavailable
 
 MINUTES = 10
 RUNS = 3
@@ -69,7 +70,10 @@ def best_of(fn, tmp: str, runs: int = RUNS) -> float:
     return min(times)
 
 
-def main() -> None:
+def main() -> list[Figure]:
+    missing = [p for p in ("espeak-ng", "sox", "ffmpeg", "ffprobe") if shutil.which(p) is None]
+    if missing:
+        raise Unavailable(f"{', '.join(missing)} not installed (make install-test installs them)")
     settings = MediaSettings()
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
@@ -100,6 +104,10 @@ def main() -> None:
     print(f"targets: <= 1.30x baseline -> {ours / base:.2f}x "
           f"({'met' if ours / base <= 1.3 else 'MISSED'}); >= 300x real time -> "
           f"{audio_s / ours:.0f}x ({'met' if audio_s / ours >= 300 else 'MISSED'})")
+    return [Figure("media.prepare() / plain ffmpeg", f"{ours / base:.2f}x", "<= 1.30x",
+                   ours / base <= 1.3),
+            Figure("media.prepare() speed", f"{audio_s / ours:.0f}x real time", ">= 300x",
+                   audio_s / ours >= 300)]
 
 
 if __name__ == "__main__":

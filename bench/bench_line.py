@@ -51,7 +51,17 @@ from audio_lessons import actions as a
 from audio_lessons import catalog, config, media, starter, store
 from audio_lessons.menu import MenuEngine
 from audio_lessons.session import caller_for
-from tests.asterisk import Ami, Asterisk, build_chroot, free_port, start, stop, write_config
+from bench import Figure, Unavailable
+from tests.asterisk import (
+    Ami,
+    Asterisk,
+    ChrootUnavailable,
+    build_chroot,
+    free_port,
+    start,
+    stop,
+    write_config,
+)
 from tests.heard import RATE, find, opening, samples_of, seconds_of
 from tests.test_line import LESSONS, PROMPT_WORDS
 
@@ -609,11 +619,28 @@ def load_plan(context: str, label: str, calls: int) -> list[tuple[str, str, bool
     return [(context, label, i % every == 0) for i in range(calls)]
 
 
-def main() -> None:
+def headline(light: dict[str, Result], top: Result) -> list[Figure]:
+    """The figures of the final table: pallay against plain dialplan, and the top of the ramp."""
+    pallay, plain = light["pallay"], light["plain dialplan"]
+    ratio = pct(pallay.probe_ms, 50) / pct(plain.probe_ms, 50)
+    p95 = pct(top.probe_ms, 95)
+    return [Figure("key -> next prompt, pallay / plain dialplan (median)", f"{ratio:.2f}x",
+                   "<= 1.1x", ratio <= 1.1),
+            Figure(f"{top.calls} calls at once: failed", str(len(top.failed)), "0",
+                   not top.failed),
+            Figure(f"{top.calls} calls at once: key -> next prompt p95", f"{p95:.0f} ms",
+                   "< 150 ms", p95 < 150)]
+
+
+def main() -> list[Figure]:
     logging.basicConfig(level=logging.WARNING)
     if os.geteuid() != 0:
-        sys.exit("bench_line needs root: it runs Asterisk in a chroot")
-    chroot = build_chroot()
+        raise Unavailable("needs root: it runs Asterisk in a chroot")
+    try:
+        chroot = build_chroot()
+    except ChrootUnavailable as exc:
+        raise Unavailable(f"no Asterisk chroot ({exc}): deploy/asterisk-chroot.sh build needs "
+                          "the Debian mirror once") from exc
     ast = Asterisk(chroot=chroot, base_dir=f"/srv/pallay-bench/{secrets.token_hex(4)}",
                    agi_port=free_port(), ami_port=free_port(), sip_port=free_port(socket.SOCK_DGRAM),
                    ami_user="pallay", ami_secret=secrets.token_hex(24))
@@ -674,6 +701,7 @@ def main() -> None:
                   if "ERROR" in line or "Traceback" in line]
         print(f"pallay log: {len(errors)} error lines" + (f"; first: {errors[0]}" if errors else ""))
         ami.close()
+        return headline(light, rows[-2])  # the last pallay step (the last row is plain dialplan)
     finally:
         if pallay is not None:
             pallay.terminate()

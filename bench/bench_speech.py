@@ -16,18 +16,19 @@ Run: .venv/bin/python -m bench.bench_speech
 from __future__ import annotations
 
 import glob
-import os
 import resource
 import time
 from pathlib import Path
 
 import numpy as np
 
+from audio_lessons.config import SpeechSettings
 from audio_lessons.speech import COMMAND_WORDS, DIGIT_WORDS, audio, espeak
 from audio_lessons.speech.endpoint import END_SILENCE_S
+from bench import Figure, Unavailable
+from tests.conftest import SPHINX_MISSING
+from tests.conftest import SPHINX_MODEL as MODEL
 
-MODEL = Path(os.environ.get("PALLAY_TEST_SPHINX_MODEL")
-             or Path(__file__).resolve().parents[2] / "shared/models/pocketsphinx-voxforge-es-0.1.1")
 VOICES = (("roa/es-419", 150), ("roa/es", 130), ("roa/es+f2", 170))
 OTHER_WORDS = ("casa", "piedra", "trabajo", "hola", "gracias", "mina", "agua", "mujer",
                "camino", "noche")
@@ -114,11 +115,13 @@ def rates_at(data: dict, th: float) -> tuple[float, float, float]:
     return acc(20), acc(10), fa
 
 
-def main() -> None:
+def main() -> list[Figure]:
     from audio_lessons.speech.sphinx import SphinxRecognizer
 
-    if not (MODEL / "etc").is_dir() or not espeak.available():
-        raise SystemExit(f"needs the PocketSphinx model at {MODEL} and espeak-ng")
+    if not (MODEL / "etc").is_dir():
+        raise Unavailable(SPHINX_MISSING)
+    if not espeak.available() or not SOUNDS.is_dir():
+        raise Unavailable("needs espeak-ng and asterisk-core-sounds-es-wav (make install-test)")
     recs = {"tuned": SphinxRecognizer(MODEL, threshold=0.0),
             "previous": SphinxRecognizer(MODEL, threshold=0.0, options={})}
     recs["previous"].min_cover = 0.6  # the previous sentence-rejection rule
@@ -148,6 +151,21 @@ def main() -> None:
         print(f"{name:>8} {rate:>5} {data['rtf']:>7.4f} {np.median(lat):>9.1f}ms "
               f"{lat.max():>9.1f}ms")
     print(f"peak memory (RSS, whole process incl. espeak audio, two recognisers): {peak:.0f} MB")
+    return headline(runs["tuned", 8000], people["tuned", 8000])
+
+
+def headline(data: dict, hum: dict) -> list[Figure]:
+    """The tuned decoder at 8 kHz (the phone) at the configured accept threshold."""
+    th = SpeechSettings().accept_threshold
+    a20, a10, fa = rates_at(data, th)
+    right = sum(heard(h, th) and h.text == w for w, h in hum["digits"])
+    p50 = float(np.median(np.array(data["lat"]) * 1000))
+    at = f"8 kHz, threshold {th:.2f}"
+    return [Figure(f"words right at 20 dB noise, {at}", f"{a20:.0%}", ">= 95%", a20 >= 0.95),
+            Figure(f"words right at 10 dB noise, {at}", f"{a10:.0%}", ">= 85%", a10 >= 0.85),
+            Figure(f"false accepts, {at}", f"{fa:.0%}", "<= 5%", fa <= 0.05),
+            Figure(f"human digits right, {at}", f"{right}/{len(hum['digits'])}"),
+            Figure("decision time (median)", f"{p50:.1f} ms", "< 150 ms", p50 < 150)]
 
 
 if __name__ == "__main__":

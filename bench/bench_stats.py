@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from audio_lessons import events, stats, store
+from bench import Figure
 
 TARGET_MS = 100.0
 LESSONS = 40
@@ -121,9 +122,7 @@ def _baseline(db) -> None:
                "GROUP BY lesson_id").fetchall()
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    total = int(argv[0]) if argv else 1_000_000
+def main(total: int = 1_000_000) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="pallay-bench-stats-") as tmp:
         db = store.connect(Path(tmp) / "pallay.db")
         listens, navs, seconds = generate(db, total)
@@ -145,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
             cells = [_median_ms(lambda f=fn, kw=kw: f(db, **kw)) for kw in filter_sets.values()]
             if name != "summary":
                 worst = max(worst, *cells)
+            if name == "lessons":
+                per_lesson = cells[0]
             print(f"{name:18s}" + "".join(f"{ms:11.1f} ms" for ms in cells) + f"   {TARGET_MS:.0f} ms")
         base = _median_ms(lambda: _baseline(db), repeat=3)
         print(f"\nbaseline, per-lesson query on listen_events without rollups: {base:.1f} ms")
@@ -154,7 +155,11 @@ def main(argv: list[str] | None = None) -> None:
         size = (Path(tmp) / "pallay.db").stat().st_size + (Path(tmp) / "pallay.db-wal").stat().st_size
         print(f"database size: {size / 1e6:.0f} MB")
         db.conn.close()
+    return [Figure(f"slowest dashboard query, {listens:,} listens", f"{worst:.1f} ms",
+                   f"< {TARGET_MS:.0f} ms", worst < TARGET_MS),
+            Figure("per-lesson query, rollups / events table (baseline)",
+                   f"{per_lesson / base:.3f}x ({per_lesson:.1f} vs {base:.1f} ms)")]
 
 
 if __name__ == "__main__":
-    main()
+    main(*map(int, sys.argv[1:2]))  # python -m bench.bench_stats [EVENTS]

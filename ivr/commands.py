@@ -1,5 +1,5 @@
 """The phone line's ``pallay`` commands (``ivr``, ``call``, ``callbacks``) and its service for
-``pallay serve``.
+``pallay serve``. Like every ``pallay`` command they speak Spanish (see audio_lessons/cli.py).
 
 The core never imports ``ivr``: these reach the ``pallay`` command through the entry points
 ``pallay.commands`` and ``pallay.services`` in pyproject.toml.
@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from audio_lessons import listeners, speech
+from audio_lessons.cli_spanish import os_reason
 from audio_lessons.config import Settings
 from audio_lessons.errors import ConfigError, PallayError
 from audio_lessons.speech.pool import RecognizerPool
@@ -35,10 +36,11 @@ def ami_secret(settings: Settings) -> str:
     try:
         secret = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigError(f"AMI secret file {path}: {exc.strerror}; write the secret of the "
-                          "pallay user in manager.d/pallay.conf there (mode 0600)") from exc
+        raise ConfigError(f"No se puede leer el secreto de AMI en {path} ({os_reason(exc)}): "
+                          "escriba ahí el secreto del usuario pallay de manager.d/pallay.conf "
+                          "(permisos 0600).") from exc
     if not secret:
-        raise ConfigError(f"AMI secret file {path} is empty")
+        raise ConfigError(f"El archivo del secreto de AMI {path} está vacío.")
     return secret
 
 
@@ -90,17 +92,26 @@ def _settings(ctx: click.Context) -> Settings:
     return ctx.obj["settings"]
 
 
+# What the outgoing-call rows say (ivr/outbound.py), for the person reading them.
+KINDS = {"callback": "devolución", "alert": "aviso", "manual": "a mano"}
+STATUSES = {"queued": "en cola", "calling": "llamando", "answered": "contestó",
+            "given_up": "abandonada", "capped": "tope diario", "cancelled": "cancelada"}
+RESULTS = {"answered": "contestó", "no-answer": "no contestó", "busy": "ocupado",
+           "congestion": "red saturada", "failed": "falló", "expired": "vencida"}
+
+
 @click.command()
-@click.argument("number")
-@click.option("--lesson", type=int, help="Lesson id she hears first (default: the main menu).")
+@click.argument("number", metavar="NÚMERO")
+@click.option("--lesson", type=int,
+              help="Número de la lección que oye primero (por defecto: el menú principal).")
 @click.pass_context
 def call(ctx: click.Context, number: str, lesson: int | None) -> None:
-    """Ring NUMBER now and put her on the lesson line (an alert placed by hand).
+    """Llama ahora a NÚMERO y la pone en la línea de lecciones (un aviso hecho a mano).
 
-    Needs Asterisk running with pallay's AMI user. Ignores the calling hours and the queue;
-    the call is recorded like the others and the number is erased when it ends.
+    Necesita Asterisk funcionando con el usuario AMI de pallay. No espera el horario ni la cola;
+    la llamada se registra como las demás y el número se borra al terminar.
 
-    Example: pallay call 987654321 --lesson 3
+    Ejemplo: pallay call 987654321 --lesson 3
     """
     settings = _settings(ctx)
     secret = listeners.load_or_create_secret(settings.secret_path)
@@ -108,13 +119,13 @@ def call(ctx: click.Context, number: str, lesson: int | None) -> None:
     try:
         if lesson is not None and not db.execute("SELECT 1 FROM lessons WHERE id = ?",
                                                  [lesson]).fetchone():
-            raise click.ClickException(f"No such lesson: {lesson} (see `pallay lessons`)")
+            raise click.ClickException(f"No existe la lección {lesson} (vea: pallay lessons list).")
         result = asyncio.run(_call_once(settings, secret, db, number, lesson))
     except PallayError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         db.close()
-    click.echo(f"Call to {mask(number)}: {result.outcome}")
+    click.echo(f"Llamada a {mask(number)}: {RESULTS.get(result.outcome, result.outcome)}")
     if not result.answered:
         ctx.exit(1)
 
@@ -127,7 +138,8 @@ async def _call_once(settings: Settings, secret: bytes, db, number: str, lesson:
             await ami.wait_connected(ami.timeout)
         except TimeoutError as exc:
             raise click.ClickException(
-                f"Cannot reach Asterisk's AMI at {ami.host}:{ami.port} as {ami.user}") from exc
+                f"No se puede conectar con el AMI de Asterisk en {ami.host}:{ami.port} como "
+                f"{ami.user}: ¿está funcionando Asterisk?") from exc
         return await alerts.call_now(db, settings.ivr, secret, ami, number, lesson)
     finally:
         running.cancel()
@@ -143,14 +155,14 @@ def mask(number: str | None) -> str:
 
 
 @click.command()
-@click.option("--all", "show_all", is_flag=True, help="Also the finished ones (last 50).")
+@click.option("--all", "show_all", is_flag=True, help="También las terminadas (las últimas 50).")
 @click.pass_context
 def callbacks(ctx: click.Context, show_all: bool) -> None:
-    """List owed outgoing calls (callbacks and alerts): status, tries, next try.
+    """Muestra las llamadas salientes pendientes (devoluciones y avisos): estado e intentos.
 
-    Numbers are shown masked; finished calls no longer have one.
+    Los números se muestran tapados; las llamadas terminadas ya no tienen número.
 
-    Example: pallay callbacks --all
+    Ejemplo: pallay callbacks --all
     """
     settings = _settings(ctx)
     db = outbound.connect(settings.db_path)
@@ -163,13 +175,14 @@ def callbacks(ctx: click.Context, show_all: bool) -> None:
     finally:
         db.close()
     if not found:
-        click.echo("No calls owed." if not show_all else "No calls yet.")
+        click.echo("No hay llamadas pendientes." if not show_all else "Todavía no hay llamadas.")
         return
-    click.echo(f"{'id':>5} {'kind':9} {'status':10} {'tries':5} {'next try (UTC)':21} "
-               f"{'last result':12} {'number':14} listener  lesson")
+    click.echo(f"{'id':>5} {'tipo':10} {'estado':11} {'intentos':8} {'próximo (UTC)':21} "
+               f"{'resultado':12} {'número':14} oyente    lección")
     for row_id, kind, status, tries, max_tries, next_try, result, number, who, lesson in found:
-        click.echo(f"{row_id:>5} {kind:9} {status:10} {tries}/{max_tries:<3} {next_try:21} "
-                   f"{result or '-':12} {mask(number):14} {who[:8]}  {lesson or '-'}")
+        click.echo(f"{row_id:>5} {KINDS.get(kind, kind):10} {STATUSES.get(status, status):11} "
+                   f"{f'{tries}/{max_tries}':8} {next_try:21} {RESULTS.get(result, result or '-'):12} "
+                   f"{mask(number):14} {who[:8]}  {lesson or '-'}")
 
 
 async def run_line(settings: Settings, listen: str | None = None) -> None:
@@ -196,18 +209,24 @@ async def run_line(settings: Settings, listen: str | None = None) -> None:
 
 
 @click.command("ivr")
-@click.option("--listen", help="host:port of the FastAGI server (default: [ivr] listen).")
+@click.option("--listen", metavar="HOST:PUERTO",
+              help="Dónde escucha el servidor FastAGI (por defecto: [ivr] listen).")
 @click.pass_context
 def ivr_command(ctx: click.Context, listen: str | None) -> None:
-    """Serve the phone line: the lesson line for Asterisk, missed-call callbacks and alerts.
+    """Atiende la línea telefónica: lecciones, devoluciones de llamadas perdidas y avisos.
 
-    The dialplan reaches it with AGI(agi://127.0.0.1:4573/lessons) (see deploy/asterisk/).
+    El dialplan llega con AGI(agi://127.0.0.1:4573/lessons) (vea deploy/asterisk/).
 
-    Example: pallay ivr --listen 127.0.0.1:4573
+    Ejemplo: pallay ivr --listen 127.0.0.1:4573
     """
     try:
         asyncio.run(run_line(_settings(ctx), listen))
     except KeyboardInterrupt:
         pass
-    except (PallayError, OSError, ValueError) as exc:
+    except PallayError as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"No se pudo abrir la línea: {os_reason(exc)}.") from exc
+    except ValueError as exc:  # a --listen or [ivr] listen that is not HOST:PORT
+        raise click.ClickException(f"La dirección «{listen or _settings(ctx).ivr.listen}» no es "
+                                   "válida: escríbala como 127.0.0.1:4573.") from exc

@@ -110,10 +110,11 @@ class Hours:
             start, end = (dt.time.fromisoformat(part.strip()) for part in text.split("-"))
             tz = zoneinfo.ZoneInfo(zone)
         except (ValueError, zoneinfo.ZoneInfoNotFoundError) as exc:
-            raise ConfigError(f"ivr.callback_hours {text!r} / ivr.timezone {zone!r}: "
-                              "expected HH:MM-HH:MM and a zone like America/Lima") from exc
+            raise ConfigError(f"ivr.callback_hours {text!r} / ivr.timezone {zone!r}: escriba el "
+                              "horario como HH:MM-HH:MM y la zona como America/Lima.") from exc
         if start >= end:
-            raise ConfigError(f"ivr.callback_hours {text!r}: the start must be before the end")
+            raise ConfigError(f"ivr.callback_hours {text!r}: la hora de inicio debe ser anterior "
+                              "a la del final.")
         return cls(start, end, tz)
 
     def local(self, moment: dt.datetime) -> dt.datetime:

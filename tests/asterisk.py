@@ -62,6 +62,15 @@ MODULES = [
 STOCK_FILES = ["cdr.conf", "cel.conf", "features.conf", "indications.conf", "acl.conf", "udptl.conf",
                "pjproject.conf", "ccss.conf"]
 
+# Ends every context whose calls record with MixMonitor. MixMonitor alone closes its file in its own
+# thread, after the channel may already be gone (a test once read it half-written: "not a WAVE
+# file"); StopMixMonitor closes it at once, so however the call ends the h extension closes the
+# recording before the channel goes, then says so. Tests wait for that event (``wait_recording``).
+RECORDING_CLOSED = "PallayRecordingClosed"
+CLOSE_RECORDING = f"""exten => h,1,StopMixMonitor()
+ same => n,UserEvent({RECORDING_CLOSED},File: ${{MIXMONITOR_FILENAME}})
+"""
+
 TEST_DIALPLAN = """
 [pallay-test-caller]
 ; A caller: records what it hears, waits, presses keys, speaks, keeps listening, hangs up.
@@ -74,7 +83,7 @@ exten => s,1,Answer()
  same => n,ExecIf($["${PALLAY_SAY}" != ""]?Playback(${PALLAY_SAY}))
  same => n,Wait(${PALLAY_HOLD})
  same => n,Hangup()
-"""
+""" + CLOSE_RECORDING
 
 
 class ChrootUnavailable(RuntimeError):
@@ -373,6 +382,11 @@ class Ami:
             if not self._cond.wait_for(lambda: action_id in self._replies, self.timeout):
                 raise TimeoutError(f"no AMI reply to {name}")
             return self._replies.pop(action_id)
+
+    def wait_recording(self, path: str, timeout: float | None = None) -> dict[str, str]:
+        """Wait until Asterisk has closed the recording at ``path`` (inside the chroot)."""
+        return self.wait_event(lambda e: e.get("UserEvent") == RECORDING_CLOSED
+                               and e.get("File") == path, timeout)
 
     def wait_event(self, predicate: Callable[[dict[str, str]], bool],
                    timeout: float | None = None) -> dict[str, str]:

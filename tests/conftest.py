@@ -8,10 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from tests import models
+
 REPO = Path(__file__).resolve().parent.parent
-SHARED_MODELS = Path(os.environ.get("PALLAY_SHARED_MODELS", REPO.parent / "shared" / "models"))
+# Where `make test` puts the checked model (tests/models.py), from ../shared/models or its source.
 SPHINX_MODEL = Path(os.environ.get("PALLAY_TEST_SPHINX_MODEL")
-                    or SHARED_MODELS / "pocketsphinx-voxforge-es-0.1.1")
+                    or models.cache_dir() / models.SPHINX_ES.name)
+SPHINX_MISSING = (f"Spanish PocketSphinx model missing at {SPHINX_MODEL}: `make test` gets it "
+                  "(from MODELS=../shared/models or its official source)")
 IN_CI = os.environ.get("CI") == "true"
 
 

@@ -19,7 +19,7 @@ from ivr.agi import AgiChannel
 from ivr.commands import call, callbacks
 from tests.asterisk import agi_server, ami, asterisk
 from tests.test_ami import with_fake
-from tests.test_callbacks import PHONE_DIALPLAN, SECRET, Clock, Harness, lima, rows, until
+from tests.test_callbacks import SECRET, Clock, Harness, lima, phone_dialplan, rows, until
 
 __all__ = ["agi_server", "ami", "asterisk"]  # fixtures, imported for pytest
 
@@ -80,7 +80,7 @@ async def test_announce_rings_subscribers_at_the_rate_limit_and_skips_who_opted_
 
 def test_pallay_call_rings_her_phone_into_the_lesson_line_at_the_lesson(
         asterisk, agi_server, ami, tmp_path):
-    asterisk.add_dialplan("test-phone", PHONE_DIALPLAN.format(rec=f"{asterisk.base_dir}/rec"))
+    asterisk.add_dialplan("test-phone", phone_dialplan(asterisk))
     arrived: queue.Queue = queue.Queue()
 
     async def lessons(ch: AgiChannel) -> None:
@@ -99,7 +99,7 @@ def test_pallay_call_rings_her_phone_into_the_lesson_line_at_the_lesson(
     runner = CliRunner()
     done = runner.invoke(call, ["+51987650009", "--lesson", "3"], obj={"settings": settings})
     assert done.exit_code == 0, done.output
-    assert done.output.strip() == "Call to +5198*****09: answered"
+    assert done.output.strip() == "Llamada a +5198*****09: contestó"
     secret = listeners.load_or_create_secret(settings.secret_path)
     agi_server.wait_idle()
     (row,) = rows(settings.db_path)
@@ -108,7 +108,7 @@ def test_pallay_call_rings_her_phone_into_the_lesson_line_at_the_lesson(
     assert (row["kind"], row["status"], row["number"], row["lesson_id"]) == (
         "manual", "answered", None, 3)
     listed = runner.invoke(callbacks, ["--all"], obj={"settings": settings})
-    assert "manual" in listed.output and "answered" in listed.output
+    assert "a mano" in listed.output and "contestó" in listed.output
     assert "987650009" not in listed.output
     refused = runner.invoke(call, ["+51987650009", "--lesson", "99"], obj={"settings": settings})
-    assert refused.exit_code == 1 and "No such lesson: 99" in refused.output
+    assert refused.exit_code == 1 and "No existe la lección 99" in refused.output

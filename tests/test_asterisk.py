@@ -32,7 +32,8 @@ def call(ami: Ami, asterisk: Asterisk, name: str, context: str = "pallay-lessons
 
 
 def caller_gone(ami: Ami, timeout: float = 20) -> dict[str, str]:
-    """Wait for the caller's side (Local ...;2) to hang up: MixMonitor has closed its file."""
+    """Wait for the caller's side (Local ...;2) to hang up; its h extension has closed the
+    recording first (tests/asterisk.py CLOSE_RECORDING)."""
     return ami.wait_event(lambda e: e.get("Event") == "Hangup"
                           and e.get("Channel", "").startswith("Local/s@pallay-test-caller")
                           and e["Channel"].endswith(";2"), timeout)

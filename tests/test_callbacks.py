@@ -22,7 +22,16 @@ from ivr.agi import AgiChannel
 from ivr.ami import AmiClient
 from ivr.commands import Outbound, serve_outbound
 from ivr.line import LessonLine
-from tests.asterisk import AgiTestServer, Ami, Asterisk, agi_server, ami, asterisk, restart
+from tests.asterisk import (
+    CLOSE_RECORDING,
+    AgiTestServer,
+    Ami,
+    Asterisk,
+    agi_server,
+    ami,
+    asterisk,
+    restart,
+)
 from tests.test_ami import FakeAmi, with_fake
 from tests.test_asterisk import activity
 
@@ -260,7 +269,7 @@ exten => _[+0-9].,1,Ringing()
  same => n,MixMonitor({rec}/phone-${{FILTER(0123456789,${{EXTEN}})}}.wav)
  same => n,Wait(8)
  same => n,Hangup()
-
+""" + CLOSE_RECORDING.replace("{", "{{").replace("}", "}}") + """
 [pallay-test-noanswer]
 ; Her phone, ringing in her pocket while she works.
 exten => _[+0-9].,1,Ringing()
@@ -269,10 +278,19 @@ exten => _[+0-9].,1,Ringing()
 """
 
 
+def phone_dialplan(asterisk: Asterisk) -> str:
+    return PHONE_DIALPLAN.format(rec=f"{asterisk.base_dir}/rec")
+
+
+def her_recording(asterisk: Asterisk, number: str) -> str:
+    """Where her phone records a call (inside the chroot)."""
+    return f"{asterisk.base_dir}/rec/phone-{number.lstrip('+')}.wav"
+
+
 @pytest.fixture
 def line(asterisk: Asterisk, agi_server: AgiTestServer, tmp_path):
     """Start pallay's outgoing side on the FastAGI server's loop, as ``pallay serve`` does."""
-    asterisk.add_dialplan("test-phone", PHONE_DIALPLAN.format(rec=f"{asterisk.base_dir}/rec"))
+    asterisk.add_dialplan("test-phone", phone_dialplan(asterisk))
     started: list[Outbound] = []
 
     def start(**ivr: object) -> Outbound:
@@ -329,16 +347,32 @@ def test_missed_call_is_called_back_into_the_lesson_line_with_her_pseudonym(
     assert args == [listeners.pseudonym(SECRET, number), "", str(found[0]["id"])]
     assert context == "pallay-outbound"
     assert (found[0]["tries"], found[0]["number"]) == (1, None)
-    ami.wait_event(lambda e: e.get("Event") == "Hangup"
-                   and e.get("Channel", "").startswith("Local/+51987650001@pallay-test-phone")
-                   and e["Channel"].endswith(";2"), 20)
-    heard, _ = activity(asterisk.host_path(f"{asterisk.base_dir}/rec/phone-51987650001.wav"))
+    ami.wait_recording(her_recording(asterisk, number), 20)  # closed by Asterisk, not half-written
+    heard, _ = activity(asterisk.host_path(her_recording(asterisk, number)))
     assert heard.sum() * 0.02 > 1.0  # she heard the line speak, not silence
     (_, rang_at), = running.dialer.rang[rang_before:]
     (_, event_at), = running.missed.heard[-1:]
     print(f"\ncallback latency: missed call placed -> her phone ringing {rang_at - asked:.3f} s "
           f"(UserEvent -> Originate accepted {rang_at - event_at:.3f} s)")
     assert rang_at - asked < 2.0
+
+
+def test_her_phone_says_when_its_recording_is_complete(asterisk, ami):
+    """The tests read her recording on the event the dialplan sends once the file is closed."""
+    asterisk.add_dialplan("test-phone", phone_dialplan(asterisk))
+    number = "+51987650008"
+    reply = ami.action("Originate", Channel=f"Local/{number}@pallay-test-phone",
+                       Application="Playback", Data="demo-congrats", Async="true")
+    assert reply["Response"] == "Success", reply
+    ami.wait_recording(her_recording(asterisk, number), 30)
+    data = asterisk.host_path(her_recording(asterisk, number)).read_bytes()
+    # Asterisk writes the sizes into the header when it closes the file: they must be final.
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    assert int.from_bytes(data[4:8], "little") == len(data) - 8
+    at = data.index(b"data", 12)
+    assert int.from_bytes(data[at + 4:at + 8], "little") == len(data) - at - 8 > 8000 * 2
+    heard, _ = activity(asterisk.host_path(her_recording(asterisk, number)))
+    assert heard.sum() * 0.02 > 1.0  # the line's words, not silence
 
 
 def test_unanswered_callback_is_retried_then_given_up_and_the_number_erased(
@@ -487,11 +521,9 @@ def test_callback_reaches_the_lesson_line_which_knows_her_and_speaks(
     running = line()
     running.missed.secret = secret  # the same key the lesson line uses
     missed_call(ami, number)
-    ami.wait_event(lambda e: e.get("Event") == "Hangup"
-                   and e.get("Channel", "").startswith(f"Local/{number}@pallay-test-phone")
-                   and e["Channel"].endswith(";2"), 30)
+    ami.wait_recording(her_recording(asterisk, number), 30)
     agi_server.wait_idle()
-    heard, _ = activity(asterisk.host_path(f"{asterisk.base_dir}/rec/phone-51987650004.wav"))
+    heard, _ = activity(asterisk.host_path(her_recording(asterisk, number)))
     assert heard.sum() * 0.02 > 1.5  # she heard the welcome, not silence
     conn = sqlite3.connect(settings.db_path)
     steps = conn.execute("SELECT step, listener, channel FROM nav_events ORDER BY at").fetchall()

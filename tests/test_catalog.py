@@ -219,3 +219,26 @@ def test_slugify_makes_valid_slugs_from_spanish_titles(db):
     assert catalog.get_lesson(db, "nusta-y-el-azogue").id == lesson
     with pytest.raises(CatalogError, match="identificador"):
         catalog.add_lesson(db, slug="2024", title="Un número no es un identificador")
+
+
+def test_titles_keywords_and_speakers_fit_what_a_menu_can_say(db):
+    from audio_lessons import labels
+
+    longest = "a" * labels.MAX_TITLE_CHARS
+    lesson = catalog.add_lesson(db, slug="largo", title=f"  {longest}\n", keywords=["agua"] * 9)
+    assert catalog.get_lesson(db, lesson).title == longest  # one line, trimmed, duplicates merged
+    for bad in ({"title": longest + "a"}, {"keywords": ["una palabra clave demasiado larga"]},
+                {"keywords": ["uno dos tres cuatro"]}, {"keywords": [f"w{i}" for i in range(7)]},
+                {"topic": "t" * (labels.MAX_TOPIC_CHARS + 1)}):
+        with pytest.raises(CatalogError, match="máximo|demasiado larga"):
+            catalog.add_lesson(db, slug="otra", **{"title": "otra", **bad})
+        with pytest.raises(CatalogError, match="máximo|demasiado larga"):
+            catalog.update_lesson(db, lesson, **bad)
+    with pytest.raises(CatalogError, match="máximo es 60"):
+        catalog.add_menu(db, "submenu", "s" * 61)
+    media_hash = add_media(db, "ab" * 16)
+    with pytest.raises(CatalogError, match="quien grabó"):
+        catalog.set_recording(db, lesson, "es", media_hash, speaker="Rosa " * 20)
+    catalog.set_recording(db, lesson, "es", media_hash, speaker=" Rosa\tQuispe ")
+    assert catalog.get_lesson(db, lesson).recordings["es"].speaker == "Rosa Quispe"
+    assert [le.slug for le in catalog.list_lessons(db)] == ["largo"]

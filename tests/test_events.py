@@ -116,7 +116,7 @@ def test_secret_is_created_once_private_and_reused(tmp_path):
     assert listeners.load_or_create_secret(path) == secret
     assert [p.name for p in path.parent.iterdir()] == ["secret.key"]  # no temporary left behind
     path.write_bytes(b"short")
-    with pytest.raises(ConfigError, match="expected 32 bytes"):
+    with pytest.raises(ConfigError, match="debe tener 32 bytes"):
         listeners.load_or_create_secret(path)
 
 

@@ -156,6 +156,22 @@ def test_register_upserts_the_media_row(sources, tmp_path):
                            "aac/m4a", prepared.loudness_lufs)
 
 
+def test_unused_media_is_discarded_with_its_files_and_used_media_is_kept(sources, tmp_path):
+    from audio_lessons import catalog
+
+    db = store.connect(tmp_path / "pallay.db")
+    media_dir = tmp_path / "media"
+    used, unused = (media.prepare(sources["files"][kind], media_dir, SETTINGS) for kind in ("m4a", "ogg"))
+    for prepared in (used, unused):
+        media.register(db, prepared, "nota.ogg")
+    lesson = catalog.add_lesson(db, slug="polvo", title="el polvo")
+    catalog.set_recording(db, lesson, "es", used.hash)
+    assert media.discard_unused(db, media_dir, unused.hash)
+    assert not media.discard_unused(db, media_dir, used.hash)
+    assert {p.name.split(".")[0] for p in media_dir.iterdir()} == {used.hash}
+    assert [r[0] for r in db.execute("SELECT hash FROM media")] == [used.hash]
+
+
 def test_read_pcm_gives_int16_mono_at_any_rate(sources, tmp_path):
     prepared = media.prepare(sources["files"]["mp3"], tmp_path, SETTINGS)
     phone = media.variant_path(tmp_path, prepared.hash, "phone")
@@ -243,7 +259,8 @@ def test_hostile_upload_is_refused_in_spanish_and_leaves_nothing(sources, kind, 
     assert time.monotonic() - started < 5  # the 3-hour file is refused without decoding it
     assert HOSTILE[kind] in str(err.value)
     assert listing(media_dir) == before
-    assert any("media rejected" in r.getMessage() for r in caplog.records)
+    [logged] = [r.getMessage() for r in caplog.records if "media rejected" in r.getMessage()]
+    assert ".tmp-" not in logged and str(tmp_path) not in logged, logged  # the upload's own name
 
 
 def test_a_cut_mp3_is_refused_wherever_the_cut_falls(sources, tmp_path):

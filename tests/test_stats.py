@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from audio_lessons import catalog, events, stats, store
+from audio_lessons.errors import StatsError
 from audio_lessons.events import ListenEvent, NavEvent
 
 D = 100_000  # every lesson here lasts 100 s: quarters at 25, 50, 75 s, the end from 98 s
@@ -88,7 +89,7 @@ def test_filters_by_local_day_channel_and_device(db):
     assert stats.unique_listeners(db, since="2026-05-02") == 2  # L1 (lesson B) and L3
     assert stats.unique_listeners(db, device="kiosko-9") == 0  # a device never heard from
     assert stats.lessons(db, device="kiosko-9")[0].reach.listens == 0
-    with pytest.raises(ValueError):
+    with pytest.raises(StatsError, match="No se entiende la fecha «1 de mayo»"):
         stats.lessons(db, since="1 de mayo")
 
 

@@ -1,4 +1,4 @@
-"""``pallay models`` and ``pallay recognize``: speech tools for developers and admins."""
+"""``pallay models`` and ``pallay recognize``: speech tools for technicians (Spanish, as the CLI)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,12 @@ from audio_lessons.errors import PallayError
 from audio_lessons.speech import ENGINES, grammar_words, open_recognizer
 from audio_lessons.speech import models as model_store
 from audio_lessons.speech.audio import read_wav
+
+# Why a word was rejected (speech.recognizer), as the CLI says it.
+REJECTIONS = {
+    "silence": "silencio", "clipped": "audio saturado", "out-of-grammar": "no es una de las palabras",
+    "low-confidence": "poca confianza", "several-words": "varias palabras",
+}
 
 
 def _settings(ctx: click.Context) -> config.Settings:
@@ -30,40 +36,41 @@ def _models_dir(settings: config.Settings) -> Path:
 
 @click.group()
 def models() -> None:
-    """List and install speech models (DATA/models).
+    """Ver e instalar modelos de voz (en DATA/models).
 
-    Example: pallay models install /media/usb/vosk-model-small-es-0.42.zip
+    Ejemplo: pallay models install /media/usb/vosk-model-small-es-0.42.zip
     """
 
 
 @models.command("list")
 @click.pass_context
 def list_command(ctx: click.Context) -> None:
-    """Show installed models: engine, language, size, path.
+    """Muestra los modelos instalados: motor, idioma, tamaño y carpeta.
 
-    Example: pallay models list
+    Ejemplo: pallay models list
     """
     found = model_store.list_models(_models_dir(_settings(ctx)))
     if not found:
-        click.echo("No speech models installed: voice is off, keys only. "
-                   "Install one with: pallay models install SOURCE")
+        click.echo("No hay modelos de voz instalados: la voz está apagada, solo funcionan las "
+                   "teclas. Instale uno con: pallay models install ORIGEN")
         return
-    click.echo(f"{'name':32} {'engine':13} {'lang':5} {'size':>9}  path")
+    click.echo(f"{'nombre':32} {'motor':13} {'idioma':6} {'tamaño':>9}  carpeta")
     for m in found:
-        click.echo(f"{m.name:32} {m.engine:13} {m.language:5} "
+        click.echo(f"{m.name:32} {m.engine:13} {m.language:6} "
                    f"{m.size_bytes / 1e6:7.1f}MB  {m.path}")
 
 
 @models.command("install")
-@click.argument("source")
-@click.option("--sha256", help="Expected sha256 of the zip file (checked before unpacking).")
+@click.argument("source", metavar="ORIGEN")
+@click.option("--sha256", metavar="SUMA",
+              help="sha256 que debe tener el .zip (se comprueba antes de abrirlo).")
 @click.pass_context
 def install_command(ctx: click.Context, source: str, sha256: str | None) -> None:
-    """Install a model from a folder, a .zip (e.g. on a USB stick), a URL or a Vosk model name.
+    """Instala un modelo desde una carpeta, un .zip (p. ej. en una USB), una URL o un nombre Vosk.
 
-    A bare name such as vosk-model-small-es-0.42 downloads the official Vosk zip.
+    Un nombre como vosk-model-small-es-0.42 descarga el .zip oficial de Vosk.
 
-    Example: pallay models install vosk-model-small-es-0.42
+    Ejemplo: pallay models install vosk-model-small-es-0.42
     """
     target = _models_dir(_settings(ctx))
     bar = None
@@ -71,7 +78,7 @@ def install_command(ctx: click.Context, source: str, sha256: str | None) -> None
     def progress(n: int, total: int | None) -> None:
         nonlocal bar
         if bar is None:
-            bar = click.progressbar(length=total or 0, label="Downloading", show_pos=total is None)
+            bar = click.progressbar(length=total or 0, label="Descargando", show_pos=total is None)
             bar.__enter__()
         bar.update(n)
 
@@ -82,32 +89,36 @@ def install_command(ctx: click.Context, source: str, sha256: str | None) -> None
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    click.echo(f"Installed {info.engine} model ({info.language}, {info.size_bytes / 1e6:.1f} MB) "
-               f"at {info.path}")
-    click.echo(f'Use it: set [speech] engine = "{info.engine}" and model = "{info.path}"')
+    click.echo(f"Modelo {info.engine} instalado ({info.language}, {info.size_bytes / 1e6:.1f} MB) "
+               f"en {info.path}")
+    click.echo(f'Para usarlo, ponga en pallay.toml, sección [speech]: engine = "{info.engine}" y '
+               f'model = "{info.path}"')
 
 
 @click.command()
 @click.argument("audio", type=click.Path(exists=True, dir_okay=False))
-@click.option("--engine", type=click.Choice(ENGINES), help="Default: settings [speech] engine.")
-@click.option("--model", "model_path", type=click.Path(), help="Model folder (default: settings).")
-@click.option("--words", help="Comma-separated grammar (default: the command words).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--engine", type=click.Choice(ENGINES),
+              help="Motor de voz (por defecto: [speech] engine de los ajustes).")
+@click.option("--model", "model_path", metavar="CARPETA", type=click.Path(),
+              help="Carpeta del modelo (por defecto: la de los ajustes).")
+@click.option("--words", metavar="PALABRAS",
+              help="Palabras posibles, separadas por comas (por defecto: las de los comandos).")
+@click.option("--json", "as_json", is_flag=True, help="Un objeto JSON, para programas.")
 @click.pass_context
 def recognize(ctx: click.Context, audio: str, engine: str | None, model_path: str | None,
               words: str | None, as_json: bool) -> None:
-    """Recognise one spoken word in a 16-bit mono WAV file (8 or 16 kHz).
+    """Reconoce una palabra dicha en un archivo WAV mono de 16 bits (8 o 16 kHz).
 
-    Prints the word heard, the command it maps to and the confidence, or that it was rejected.
+    Muestra la palabra oída, el comando que le corresponde y la confianza, o que fue rechazada.
 
-    Example: pallay recognize digit4.wav --engine pocketsphinx --model models/es --words uno,dos
+    Ejemplo: pallay recognize digito4.wav --engine pocketsphinx --model models/es --words uno,dos
     """
     speech = _settings(ctx).speech
     engine = engine or (speech.engine if speech.engine in ENGINES else None)
     model_path = model_path or speech.model
     if not engine or not model_path:
-        raise click.ClickException("No speech engine/model: pass --engine and --model or set "
-                                   "[speech] engine and model in pallay.toml.")
+        raise click.ClickException("Falta el motor o el modelo de voz: use --engine y --model, o "
+                                   "ponga [speech] engine y model en pallay.toml.")
     grammar = [w for w in (words or "").split(",") if w.strip()] or list(grammar_words())
     try:
         recognizer = open_recognizer(engine, model_path, speech.dictionary or None,
@@ -125,10 +136,11 @@ def recognize(ctx: click.Context, audio: str, engine: str | None, model_path: st
             "engine": engine, "missing_words": list(missing)}, ensure_ascii=False))
         return
     if missing:
-        click.echo(f"Warning: the model cannot hear: {', '.join(missing)}", err=True)
+        click.echo(f"Atención: el modelo no puede oír: {', '.join(missing)}", err=True)
     if heard.accepted:
-        click.echo(f"heard: {heard.text}  command: {heard.command}  "
-                   f"confidence: {heard.confidence:.2f}")
+        click.echo(f"oído: {heard.text}  comando: {heard.command}  "
+                   f"confianza: {heard.confidence:.2f}")
     else:
-        guess = f" (best guess {heard.text!r})" if heard.text else ""
-        click.echo(f"rejected: {heard.reason}{guess}  confidence: {heard.confidence:.2f}")
+        guess = f" (lo más parecido: «{heard.text}»)" if heard.text else ""
+        reason = REJECTIONS.get(heard.reason, heard.reason)
+        click.echo(f"rechazada: {reason}{guess}  confianza: {heard.confidence:.2f}")
