@@ -68,7 +68,7 @@ class Speaker(threading.Thread):
                 return since + int(start)
         return None
 
-    def wait_for(self, clip: np.ndarray, since: int = 0, timeout: float = 30) -> int:
+    def wait_for(self, clip: np.ndarray, since: int = 0, timeout: float = 90) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if (found := self.find(clip, since)) is not None:
@@ -166,7 +166,8 @@ script = "El polvo de la roca daña los pulmones: use la mascarilla."
 
 
 def make_library(folder: Path) -> Path:
-    """A data folder with two short lessons and every real prompt (synthesised with espeak-ng)."""
+    """A data folder with two short lessons and every real prompt (synthesised with espeak-ng,
+    at the speed `pallay init` uses)."""
     from audio_lessons import config, listeners, starter, store
     from audio_lessons.synth import Pyttsx3Synthesizer
 
@@ -217,7 +218,7 @@ class Running:
             self.kiosk.inbox.put(Press(key))
             self.kiosk.inbox.put(Release(key))
 
-    def wait(self, test, timeout: float = 30, since: int = 0):
+    def wait(self, test, timeout: float = 90, since: int = 0):
         """The first action or event seen (after index ``since``) for which ``test`` holds."""
         deadline = time.monotonic() + timeout
         with self._changed:
@@ -230,7 +231,7 @@ class Running:
                     raise AssertionError(f"not seen in {timeout} s; last: {self.seen[-3:]}")
                 self._changed.wait(left)
 
-    def asked(self, prompt: str, since: int = 0, timeout: float = 30):
+    def asked(self, prompt: str, since: int = 0, timeout: float = 90):
         """Wait until the engine asks a question that plays ``prompt``."""
         from audio_lessons import actions as a
 
