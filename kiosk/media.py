@@ -40,6 +40,7 @@ from kiosk.volume import Volume
 
 log = logging.getLogger(__name__)
 END_OF_SPEECH_S = 0.6  # a pause this long after speech ends a spoken answer
+LEAD_S, TAIL_S = 0.2, 0.3  # kept around the speech in an utterance
 
 
 class KioskMedia:
@@ -53,11 +54,19 @@ class KioskMedia:
         self.spool = settings.data_dir / "spool"
         self.beep = tone(clips.rate)
         self.stopped = False  # a Stop arrived: the kiosk shuts down after this session
+        self.voice = False  # a recogniser listens: the talk button works
+        self._talk_pending = False  # talk pressed during a question: listen as soon as it ends
 
     # ---- playing --------------------------------------------------------------------------------
 
     def play(self, hashes, keys: str) -> str | None:
-        return self._play(self.clips.joined(hashes), 0, keys)[0]
+        """Prompts; with voice on, the talk button cuts a question short to answer it."""
+        self._talk_pending = False
+        return self._play(self.clips.joined(hashes), 0, keys, talk=self._talk_button())[0]
+
+    def _talk_button(self) -> bool:
+        return self.voice and self.microphone is not None and self.settings.kiosk.talk in (
+            "press", "hold")
 
     def play_lesson(self, hash_: str, offset_ms: int, keys: str) -> tuple[str | None, int]:
         rate = self.clips.rate
@@ -69,8 +78,8 @@ class KioskMedia:
         samples, rate = clip_files.read_wav(Path(path))
         self._play(samples, 0, "", rate)
 
-    def _play(self, clip: np.ndarray, start: int, keys: str,
-              rate: int | None = None) -> tuple[str | None, int]:
+    def _play(self, clip: np.ndarray, start: int, keys: str, rate: int | None = None,
+              talk: bool = False) -> tuple[str | None, int]:
         """Play until the end or a key in ``keys``: (that key or None, the frame reached)."""
         rate = rate or self.clips.rate
         if start >= len(clip):
@@ -82,6 +91,9 @@ class KioskMedia:
                 if isinstance(item, Played) and item.token == token:
                     self.player.stop()
                     return None, len(clip)
+                if talk and isinstance(item, Press) and item.key == TALK:
+                    self._talk_pending = True
+                    return None, self.player.stop()
                 key = self.key(item)
                 if key and key in keys:
                     return key, self.player.stop()
@@ -121,6 +133,10 @@ class KioskMedia:
             return self.wait_key(keys, self.settings.menu.listen_seconds)
         if self.settings.kiosk.talk == "open":
             return self._listen(keys, max_ms)
+        if self._talk_pending:
+            self._talk_pending = False
+            return self._hold(keys, max_ms) if self.settings.kiosk.talk == "hold" else (
+                self._listen(keys, max_ms))
         deadline = time.monotonic() + self.settings.menu.listen_seconds
         while (item := self.inbox.get(deadline - time.monotonic())) is not None:
             if isinstance(item, Press) and item.key == TALK:
@@ -171,7 +187,18 @@ class KioskMedia:
         return self._utterance(chunks) if chunks else None
 
     def _utterance(self, chunks) -> Utterance:
-        return Utterance(np.concatenate(chunks).astype(np.int16), self.microphone.rate)
+        """What she said, trimmed to the speech and a little around it: the room noise before
+        and after costs the recognisers accuracy (PocketSphinx hears "polvo" as "dos" with a
+        second of noise around it, and right without)."""
+        samples = np.concatenate(chunks).astype(np.int16)
+        rate = self.microphone.rate
+        loudness = Loudness(rate)
+        speech = np.flatnonzero(loudness.frames(samples))
+        if len(speech):
+            start = max(0, (speech[0] * loudness.frame) - int(LEAD_S * rate))
+            end = (speech[-1] + 1) * loudness.frame + int(TAIL_S * rate)
+            samples = samples[start:end]
+        return Utterance(samples, rate)
 
     # ---- messages -------------------------------------------------------------------------------
 

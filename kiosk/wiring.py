@@ -73,6 +73,7 @@ def build(settings: Settings, keys: tuple[str, ...] | None = None, voice: bool =
     mic, recognizer = _voice(settings, inbox, voice, recognizer)
     media = KioskMedia(inbox, player, Clips(settings.media_dir, settings.media.kiosk_rate),
                        volume, settings, mic)
+    media.voice = recognizer is not None
     kiosk = Kiosk(settings, db, inbox, media, recognizer=recognizer, notifier=notifier,
                   observer=observer)
     box = Box(kiosk)
