@@ -23,7 +23,7 @@ from audio_lessons.driver import HungUp, Session
 from audio_lessons.menu import MenuEngine
 from audio_lessons.session import SessionLog, caller_for
 from kiosk.attract import Attract
-from kiosk.inbox import KEYS, TALK, VOLUME_DOWN, VOLUME_UP, Inbox, Press, Stop
+from kiosk.inbox import KEYS, TALK, VOLUME_DOWN, VOLUME_UP, Inbox, Played, Press, Stop
 from kiosk.media import KioskMedia
 from kiosk.watchdog import Notifier
 
@@ -48,6 +48,7 @@ class Kiosk:
     clock: Callable[[], dt.datetime] = utc_now
     observer: Callable[[object], None] | None = None  # sees every action and event (tests)
     sessions: int = 0
+    in_session: bool = False
 
     def stop(self) -> None:
         """From any thread (a signal handler): end the session in progress, then ``run``."""
@@ -67,6 +68,9 @@ class Kiosk:
             if item is None:
                 woken = self._invite(attract)
                 invite_at = time.monotonic() + attract.every_s
+            elif isinstance(item, Played):
+                self.media.player.stop()  # the volume beep ended
+                woken = False
             elif isinstance(item, Press) and item.key in (VOLUME_UP, VOLUME_DOWN):
                 self.media.key(item)  # louder or softer, with a beep to hear it
                 woken = False
@@ -100,12 +104,14 @@ class Kiosk:
     def _session(self) -> None:
         """One session on the shared driver."""
         self.sessions += 1
+        self.in_session = True
         self.notifier.status("session")
         log.info("session %d starts", self.sessions)
         try:
             driver.run(self._open_session(), self.media)
         except Exception:  # the store or catalogue unreadable: stay alive, try next time
             log.exception("session %d could not start", self.sessions)
+        self.in_session = False
         log.info("session %d ended", self.sessions)
         self.notifier.status("idle")
 

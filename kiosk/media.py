@@ -119,8 +119,8 @@ class KioskMedia:
             return None
         if item.key in (VOLUME_UP, VOLUME_DOWN):
             self.volume.change(+1 if item.key == VOLUME_UP else -1)
-            if not self.player.playing:
-                self._play(self.beep, 0, "")  # she hears how loud it is now
+            if not self.player.playing:  # she hears how loud it is now (nothing waits for it)
+                self.player.start(self.beep, self.clips.rate)
             return None
         return item.key if item.key in KEYS else None
 

@@ -238,6 +238,13 @@ class Running:
         return self.wait(lambda x: isinstance(x, (a.Ask, a.Pause, a.Say))
                          and any(p.name == prompt for p in x.prompts), timeout, since)
 
+    def until(self, condition, timeout: float = 90) -> None:
+        """Wait for a condition on the kiosk's state (checked every 50 ms)."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "the kiosk never got there"
+            time.sleep(0.05)
+
     def mark(self) -> int:
         with self._changed:
             return len(self.seen)
