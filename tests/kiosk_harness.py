@@ -256,11 +256,11 @@ class Running:
         self.box.close()
 
 
-# ---- fixtures (import them into a test module) --------------------------------------------------
+# ---- fixtures (tests/conftest.py makes them available) --------------------------------------------------
 
-import shutil  # noqa: E402
+import shutil
 
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(scope="session")
@@ -281,7 +281,7 @@ def sound_card(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def library(tmp_path_factory):
+def kiosk_library(tmp_path_factory):
     from tests.conftest import require_program
 
     require_program("espeak-ng")
@@ -290,9 +290,9 @@ def library(tmp_path_factory):
 
 
 @pytest.fixture
-def data(library, tmp_path):
+def kiosk_data(kiosk_library, tmp_path):
     """A fresh copy of the library for one test."""
-    return Path(shutil.copytree(library, tmp_path / "data"))
+    return Path(shutil.copytree(kiosk_library, tmp_path / "data"))
 
 
 def clip(data: Path, hash_: str) -> np.ndarray:

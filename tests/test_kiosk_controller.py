@@ -12,7 +12,7 @@ from audio_lessons.errors import ConfigError
 from kiosk import wiring
 from kiosk.attract import Attract, is_quiet, parse_hours
 from kiosk.watchdog import Notifier
-from tests.kiosk_harness import KIOSK_ENV, Running, clip, data, library, sound_card  # noqa: F401
+from tests.kiosk_harness import KIOSK_ENV, Running, clip
 
 LIMA = dt.timezone(dt.timedelta(hours=-5))
 
@@ -39,11 +39,11 @@ def test_invitations_follow_lima_time_whatever_the_clock_zone():
     assert not attract.allowed(dt.datetime(2026, 11, 25, 3, 30, tzinfo=dt.UTC))  # 22:30 in Lima
 
 
-def test_an_idle_kiosk_invites_passers_by(data, sound_card):
-    db = store.connect(data / "pallay.db")
-    invitation = clip(data, catalog.view(db).prompts[("attract", "es")])
+def test_an_idle_kiosk_invites_passers_by(kiosk_data, sound_card):
+    db = store.connect(kiosk_data / "pallay.db")
+    invitation = clip(kiosk_data, catalog.view(db).prompts[("attract", "es")])
     start = sound_card.position
-    kiosk = Running(data, env={"PALLAY_KIOSK_ATTRACT_MINUTES": "0.02",
+    kiosk = Running(kiosk_data, env={"PALLAY_KIOSK_ATTRACT_MINUTES": "0.02",
                                "PALLAY_KIOSK_QUIET_HOURS": ""})
     try:
         sound_card.speaker.wait_for(invitation, since=start, timeout=20)
@@ -51,8 +51,8 @@ def test_an_idle_kiosk_invites_passers_by(data, sound_card):
         kiosk.close()
 
 
-def test_no_invitation_in_the_quiet_hours(data, sound_card):
-    settings = config.load(data, environ={**KIOSK_ENV, "PALLAY_KIOSK_ATTRACT_MINUTES": "1"})
+def test_no_invitation_in_the_quiet_hours(kiosk_data, sound_card):
+    settings = config.load(kiosk_data, environ={**KIOSK_ENV, "PALLAY_KIOSK_ATTRACT_MINUTES": "1"})
     box = wiring.build(settings, keys=())
     try:
         box.kiosk.clock = lambda: dt.datetime(2026, 11, 24, 23, 0, tzinfo=LIMA)
@@ -62,8 +62,8 @@ def test_no_invitation_in_the_quiet_hours(data, sound_card):
         box.close()
 
 
-def test_the_volume_keys_scale_what_comes_out_and_are_remembered(data, sound_card):
-    kiosk = Running(data)
+def test_the_volume_keys_scale_what_comes_out_and_are_remembered(kiosk_data, sound_card):
+    kiosk = Running(kiosk_data)
     try:
         kiosk.press("vol-", "vol-")
         kiosk.press("5")
@@ -73,27 +73,27 @@ def test_the_volume_keys_scale_what_comes_out_and_are_remembered(data, sound_car
         start = sound_card.position
         kiosk.press("1")
         played = kiosk.wait(lambda x: isinstance(x, a.PlayLesson))
-        quieter = np.zeros(len(clip(data, played.media)), np.int16)
-        np.multiply(clip(data, played.media), 0.8, out=quieter, casting="unsafe")
+        quieter = np.zeros(len(clip(kiosk_data, played.media)), np.int16)
+        np.multiply(clip(kiosk_data, played.media), 0.8, out=quieter, casting="unsafe")
         sound_card.speaker.wait_for(quieter, since=start)
     finally:
         kiosk.close()
-    assert (data / "kiosk-volume").read_text().strip() == "0.8"
-    again = Running(data)  # after a restart (or a power cut) the volume is the same
+    assert (kiosk_data / "kiosk-volume").read_text().strip() == "0.8"
+    again = Running(kiosk_data)  # after a restart (or a power cut) the volume is the same
     try:
         assert again.kiosk.media.player.volume == 0.8
     finally:
         again.close()
 
 
-def test_the_controller_tells_systemd_it_is_ready_and_alive(data, sound_card, tmp_path):
+def test_the_controller_tells_systemd_it_is_ready_and_alive(kiosk_data, sound_card, tmp_path):
     address = str(tmp_path / "notify.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(address)
         sock.settimeout(5)
         notifier = Notifier({"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "200000"})
         assert notifier.interval_s == 0.1
-        settings = config.load(data, environ=KIOSK_ENV)
+        settings = config.load(kiosk_data, environ=KIOSK_ENV)
         box = wiring.build(settings, keys=(), notifier=notifier)
         import threading
 
@@ -109,12 +109,12 @@ def test_the_controller_tells_systemd_it_is_ready_and_alive(data, sound_card, tm
     assert messages.count("WATCHDOG=1") >= 2
 
 
-def test_a_missing_lesson_file_says_sorry_and_the_kiosk_carries_on(data, sound_card):
-    db = store.connect(data / "pallay.db")
+def test_a_missing_lesson_file_says_sorry_and_the_kiosk_carries_on(kiosk_data, sound_card):
+    db = store.connect(kiosk_data / "pallay.db")
     hash_ = catalog.get_lesson(db, "polvo").recordings["es"].media
-    sorry = clip(data, catalog.view(db).prompts[("sorry", "es")])
-    media.variant_path(data / "media", hash_, "kiosk").unlink()  # a sync half done, a bad card
-    kiosk = Running(data)
+    sorry = clip(kiosk_data, catalog.view(db).prompts[("sorry", "es")])
+    media.variant_path(kiosk_data / "media", hash_, "kiosk").unlink()  # a sync half done, a bad card
+    kiosk = Running(kiosk_data)
     try:
         kiosk.press("5")
         kiosk.asked("language")

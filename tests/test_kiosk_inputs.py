@@ -8,7 +8,6 @@ import pytest
 
 from audio_lessons.errors import ConfigError
 from kiosk import buttons, usbkeypad
-from kiosk.inbox import Press, Release
 from kiosk.keyboard import Keyboard
 
 

@@ -12,7 +12,7 @@ import wave
 import pytest
 
 from audio_lessons import catalog, store
-from tests.kiosk_harness import KIOSK_ENV, clip, data, library, sound_card  # noqa: F401
+from tests.kiosk_harness import KIOSK_ENV, clip
 
 CYCLES = 8
 
@@ -20,8 +20,8 @@ CYCLES = 8
 class KioskProcess:
     """``python -m kiosk --keys keyboard`` with keys on its standard input and its log read."""
 
-    def __init__(self, data, card):
-        env = {**os.environ, **card.env, **KIOSK_ENV, "PALLAY_DATA": str(data)}
+    def __init__(self, kiosk_data, card):
+        env = {**os.environ, **card.env, **KIOSK_ENV, "PALLAY_DATA": str(kiosk_data)}
         self.proc = subprocess.Popen([sys.executable, "-m", "kiosk", "--keys", "keyboard"],
                                      stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         self.lines: list[str] = []
@@ -53,10 +53,10 @@ class KioskProcess:
 
 
 @pytest.mark.slow
-def test_kill_minus_nine_during_playback_and_recording_leaves_a_working_kiosk(data, sound_card):
+def test_kill_minus_nine_during_playback_and_recording_leaves_a_working_kiosk(kiosk_data, sound_card):
     rng = random.Random(8)
     for cycle in range(CYCLES):
-        kiosk = KioskProcess(data, sound_card)
+        kiosk = KioskProcess(kiosk_data, sound_card)
         mark = len(kiosk.lines)
         if cycle % 2 == 0:
             kiosk.keys("5", "1", "1")  # wake, Spanish, the first lesson
@@ -67,9 +67,9 @@ def test_kill_minus_nine_during_playback_and_recording_leaves_a_working_kiosk(da
         time.sleep(rng.uniform(0, 2.5))
         kiosk.kill()
 
-    kiosk = KioskProcess(data, sound_card)  # after the last cut: it starts, and it plays
-    db = store.connect(data / "pallay.db")
-    lesson = clip(data, catalog.get_lesson(db, "casco").recordings["es"].media)
+    kiosk = KioskProcess(kiosk_data, sound_card)  # after the last cut: it starts, and it plays
+    db = store.connect(kiosk_data / "pallay.db")
+    lesson = clip(kiosk_data, catalog.get_lesson(db, "casco").recordings["es"].media)
     start = sound_card.position
     kiosk.keys("5", "1", "1")
     sound_card.speaker.wait_for(lesson, since=start)
@@ -84,9 +84,9 @@ def test_kill_minus_nine_during_playback_and_recording_leaves_a_working_kiosk(da
     starts = db.execute("SELECT count(*) FROM nav_events WHERE step = 'lesson_start'").fetchone()
     assert 1 <= db["listen_events"].count <= starts[0]
     assert db.execute("SELECT count(*) FROM listen_events WHERE completed = 1").fetchone()[0] >= 1
-    assert not list((data / "spool").glob("*.part"))  # interrupted recordings are gone
+    assert not list((kiosk_data / "spool").glob("*.part"))  # interrupted recordings are gone
     paths = [row["path"] for row in db["messages"].rows]
     assert len(paths) == len(set(paths))
     for row in db["messages"].rows:  # every filed message is whole
-        with wave.open(str(data / "messages" / row["path"])) as wav:
+        with wave.open(str(kiosk_data / "messages" / row["path"])) as wav:
             assert wav.getnframes() * 1000 // wav.getframerate() == row["duration_ms"]

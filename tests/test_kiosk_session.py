@@ -5,22 +5,22 @@ import pytest
 
 from audio_lessons import actions as a
 from audio_lessons import catalog, store
-from tests.kiosk_harness import Running, clip, data, library, sound_card  # noqa: F401
+from tests.kiosk_harness import Running, clip
 
 
 @pytest.fixture
-def kiosk(data, sound_card):
-    running = Running(data)
+def kiosk(kiosk_data, sound_card):
+    running = Running(kiosk_data)
     yield running
     running.close()
 
 
-def lesson_media(data, slug):
-    db = store.connect(data / "pallay.db")
+def lesson_media(kiosk_data, slug):
+    db = store.connect(kiosk_data / "pallay.db")
     return catalog.get_lesson(db, slug).recordings["es"].media
 
 
-def test_a_lesson_chosen_with_buttons_comes_out_of_the_speaker_and_is_logged(kiosk, data,
+def test_a_lesson_chosen_with_buttons_comes_out_of_the_speaker_and_is_logged(kiosk, kiosk_data,
                                                                               sound_card):
     start = sound_card.position
     kiosk.press("5")  # any button wakes the kiosk
@@ -29,8 +29,8 @@ def test_a_lesson_chosen_with_buttons_comes_out_of_the_speaker_and_is_logged(kio
     kiosk.asked("menu")
     kiosk.press("2")  # the lesson on dust
     played = kiosk.wait(lambda x: isinstance(x, a.PlayLesson))
-    assert played.media == lesson_media(data, "polvo")
-    lesson = clip(data, played.media)
+    assert played.media == lesson_media(kiosk_data, "polvo")
+    lesson = clip(kiosk_data, played.media)
     sound_card.speaker.wait_for(lesson, since=start)  # every sample, in order, at volume 1
     kiosk.asked("group_count")
     kiosk.press("3")  # three women listened together
@@ -38,7 +38,7 @@ def test_a_lesson_chosen_with_buttons_comes_out_of_the_speaker_and_is_logged(kio
     kiosk.press("*")  # back to idle
     kiosk.wait(lambda x: isinstance(x, a.HangUp) or x == a.HangUp())
     kiosk.close()
-    db = store.connect(data / "pallay.db")
+    db = store.connect(kiosk_data / "pallay.db")
     [listen] = db["listen_events"].rows
     assert (listen["channel"], listen["device"], listen["input_method"]) == (
         "kiosk", "kiosk-test", "button")
@@ -73,16 +73,16 @@ class ListeningFake:
         return self.fake.recognise(samples, rate, words)
 
 
-def test_a_word_said_after_the_tone_is_captured_and_acted_on(data, sound_card):
+def test_a_word_said_after_the_tone_is_captured_and_acted_on(kiosk_data, sound_card):
     recognizer = ListeningFake(["español", "polvo"])
     said = [speech("español"), speech("polvo", 1)]
-    kiosk = Running(data, env={"PALLAY_KIOSK_TALK": "open"}, recognizer=recognizer)
+    kiosk = Running(kiosk_data, env={"PALLAY_KIOSK_TALK": "open"}, recognizer=recognizer)
     for clip_ in said:  # once the kiosk looked for its microphone
         sound_card.mic.say(clip_)
     try:
         kiosk.press("5")
         played = kiosk.wait(lambda x: isinstance(x, a.PlayLesson))
-        assert played.media == lesson_media(data, "polvo")
+        assert played.media == lesson_media(kiosk_data, "polvo")
         word = kiosk.wait(lambda x: isinstance(x, a.Word))
         assert word.text == "español"
     finally:
@@ -90,16 +90,16 @@ def test_a_word_said_after_the_tone_is_captured_and_acted_on(data, sound_card):
     assert [rate for _, rate in recognizer.heard] == [16000, 16000]
     for (samples, _), spoken in zip(recognizer.heard, said, strict=True):
         assert contains(samples, spoken)  # her very samples reached the recogniser
-    db = store.connect(data / "pallay.db")
+    db = store.connect(kiosk_data / "pallay.db")
     [listen] = db["listen_events"].rows
     assert listen["input_method"] == "voice"
 
 
-def test_push_to_talk_then_speak_with_a_real_pocketsphinx_model(data, sound_card):
+def test_push_to_talk_then_speak_with_a_real_pocketsphinx_model(kiosk_data, sound_card):
     from tests.conftest import SPHINX_MODEL, require
 
     require((SPHINX_MODEL / "etc").is_dir(), f"PocketSphinx Spanish model at {SPHINX_MODEL}")
-    kiosk = Running(data, env={"PALLAY_KIOSK_TALK": "press", "PALLAY_SPEECH_ENGINE": "pocketsphinx",
+    kiosk = Running(kiosk_data, env={"PALLAY_KIOSK_TALK": "press", "PALLAY_SPEECH_ENGINE": "pocketsphinx",
                                "PALLAY_SPEECH_MODEL": str(SPHINX_MODEL)})
     sound_card.mic.say(speech("mensaje"))
     try:
@@ -116,9 +116,9 @@ def test_push_to_talk_then_speak_with_a_real_pocketsphinx_model(data, sound_card
         kiosk.close()
 
 
-def test_a_message_recorded_at_the_kiosk_lands_in_the_messages(data, sound_card):
+def test_a_message_recorded_at_the_kiosk_lands_in_the_messages(kiosk_data, sound_card):
     said = speech("Hola, quiero preguntar por la mascarilla para el polvo.")
-    kiosk = Running(data, env={"PALLAY_KIOSK_TALK": "open"}, recognizer=None)
+    kiosk = Running(kiosk_data, env={"PALLAY_KIOSK_TALK": "open"}, recognizer=None)
     sound_card.mic.say(said)
     try:
         kiosk.press("5")
@@ -133,14 +133,14 @@ def test_a_message_recorded_at_the_kiosk_lands_in_the_messages(data, sound_card)
         kiosk.press("*")
     finally:
         kiosk.close()
-    db = store.connect(data / "pallay.db")
+    db = store.connect(kiosk_data / "pallay.db")
     [message] = db["messages"].rows
     assert (message["channel"], message["device"], message["language"]) == (
         "kiosk", "kiosk-test", "es")
-    path = data / "messages" / message["path"]
+    path = kiosk_data / "messages" / message["path"]
     from audio_lessons.speech.audio import read_wav
 
     samples, rate = read_wav(path)
     assert rate == 16000 and contains(samples, said)
     assert message["duration_ms"] == recorded.duration_ms >= len(said) * 1000 // 16000
-    assert not list((data / "spool").glob("*.part")) and not list((data / "spool").glob("*.wav"))
+    assert not list((kiosk_data / "spool").glob("*.part")) and not list((kiosk_data / "spool").glob("*.wav"))
