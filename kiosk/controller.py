@@ -69,7 +69,7 @@ class Kiosk:
                 woken = self._invite(attract)
                 invite_at = time.monotonic() + attract.every_s
             elif isinstance(item, Played):
-                self.media.player.stop()  # the volume beep ended
+                self.media.player.close()  # the volume beep ended
                 woken = False
             elif isinstance(item, Press) and item.key in (VOLUME_UP, VOLUME_DOWN):
                 self.media.key(item)  # louder or softer, with a beep to hear it
@@ -100,6 +100,8 @@ class Kiosk:
         except Exception:
             log.exception("the invitation could not play")
             return False
+        finally:
+            self.media.player.close()
 
     def _session(self) -> None:
         """One session on the shared driver."""

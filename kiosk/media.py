@@ -234,8 +234,8 @@ class KioskMedia:
         return a.Recorded(str(path), message.duration_ms if heard else 0, hung_up=hung_up)
 
     def hang_up(self) -> None:
-        """Back to idle: silence the speaker and the microphone."""
-        self.player.stop()
+        """Back to idle: release the speaker and the microphone."""
+        self.player.close()
         if self.microphone is not None:
             self.microphone.close()
 
