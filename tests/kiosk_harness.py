@@ -37,7 +37,7 @@ class Speaker(threading.Thread):
         self._lock = threading.Lock()
 
     def run(self) -> None:
-        while True:
+        while self.path.exists():  # the card's folder is removed after a benchmark
             fd = os.open(self.path, os.O_RDONLY)  # waits for PortAudio to open the device
             try:
                 fcntl.fcntl(fd, F_SETPIPE_SZ, 4096)  # ~90 ms in the pipe, like a DAC's buffer
@@ -98,7 +98,7 @@ class Mic(threading.Thread):
         return self.rng.normal(0, self.noise, n).astype(np.int16)
 
     def run(self) -> None:
-        while True:
+        while self.path.exists():
             fd = os.open(self.path, os.O_WRONLY)  # waits for PortAudio to open the device
             self.openings += 1
             with self._lock:
