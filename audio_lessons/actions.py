@@ -139,6 +139,7 @@ class LogListen:
     furthest_ms: int
     duration_ms: int
     heard_ms: int
+    people: int | None = None  # how many listened together (kiosk group listening), if asked
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,31 @@ class SyncSettings:
 
 
 @dataclass(frozen=True)
+class KioskSettings:
+    """The kiosk box: sound, inputs, voice, attract mode and group listening."""
+
+    device: str = "kiosk-1"  # names this kiosk in statistics
+    keys: tuple[str, ...] = ("auto",)  # keyboard, gpio, keypad, usb; auto: every one present
+    output_device: str = ""  # PortAudio device name or number; empty: the default device
+    input_device: str = ""  # the microphone; "none" turns voice off
+    latency_ms: float = 50.0  # PortAudio underflows on a Raspberry Pi below about 30 ms
+    mic_rate: int = 16000
+    volume: float = 0.8  # 0..1, changed with the volume keys and remembered across restarts
+    volume_step: float = 0.1
+    attract_minutes: float = 5.0  # invite passers-by this often when idle; 0 turns it off
+    quiet_hours: str = "21:00-07:00"  # local time without invitations; empty: never quiet
+    timezone: str = "America/Lima"
+    ask_group: bool = True  # after a lesson heard to the end: "how many people listened?"
+    talk: str = "press"  # push-to-talk: hold (speak while held), press (then speak), open, off
+    # GPIO (BCM numbers): "KEY:PIN" for each big button, KEY one of 0-9 * # vol+ vol- talk.
+    buttons: tuple[str, ...] = ()
+    keypad_rows: tuple[str, ...] = ()  # a 3x4 matrix keypad: four row pins ...
+    keypad_cols: tuple[str, ...] = ()  # ... and three column pins
+    usb_keypad: str = ""  # an evdev path; empty: the first keypad-like device found
+    message_silence_s: float = 5.0  # a message ends after this much silence
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     media: MediaSettings = field(default_factory=MediaSettings)
@@ -122,6 +147,7 @@ class Settings:
     menu: MenuSettings = field(default_factory=MenuSettings)
     ivr: IvrSettings = field(default_factory=IvrSettings)
     sync: SyncSettings = field(default_factory=SyncSettings)
+    kiosk: KioskSettings = field(default_factory=KioskSettings)
 
     @property
     def db_path(self) -> Path:
@@ -146,7 +172,8 @@ class Settings:
 
 
 SECTIONS = {"media": MediaSettings, "speech": SpeechSettings, "voice": VoiceSettings,
-            "menu": MenuSettings, "ivr": IvrSettings, "sync": SyncSettings}
+            "menu": MenuSettings, "ivr": IvrSettings, "sync": SyncSettings,
+            "kiosk": KioskSettings}
 
 
 def load(data_dir: str | Path | None = None, config_file: str | Path | None = None,

@@ -36,6 +36,7 @@ NAV_STEPS = (
 )
 END_SLACK_MS = 2_000  # the closing seconds (music, silence) count as having heard the end
 QUARTILE_WEIGHTS = (0.0, 0.3, 0.6, 0.83, 1.0)  # "effective completion" by the highest quartile reached
+MAX_PEOPLE = 999  # listeners at one listen (a kiosk asks 1-9; a hall screening may report more)
 
 
 def new_id() -> str:
@@ -77,6 +78,7 @@ class ListenEvent:
     seconds_heard: float
     furthest_ms: int
     duration_ms: int
+    people: int | None = None  # how many listened together (a kiosk asks after a lesson)
 
     def __post_init__(self) -> None:
         if self.channel not in CHANNELS:
@@ -87,6 +89,8 @@ class ListenEvent:
             raise ValueError("a listen event needs an id")
         if self.furthest_ms < 0 or self.duration_ms < 0 or self.seconds_heard < 0:
             raise ValueError("negative position, duration or time heard")
+        if self.people is not None and not 1 <= self.people <= MAX_PEOPLE:
+            raise ValueError(f"people must be 1 to {MAX_PEOPLE}, got {self.people!r}")
         _check_timestamp(self.started_at, "started_at")
 
     @property
@@ -123,9 +127,9 @@ class NavEvent:
 
 _LISTEN_SQL = (
     "INSERT OR IGNORE INTO listen_events (id, channel, device, listener, lesson_id, language, "
-    "input_method, started_at, seconds_heard, furthest_ms, duration_ms, quartile, completed) "
-    "VALUES (:id, :channel, :device, :listener, :lesson_id, :language, :input_method, :started_at, "
-    ":seconds_heard, :furthest_ms, :duration_ms, :quartile, :completed)")
+    "input_method, started_at, seconds_heard, furthest_ms, duration_ms, quartile, completed, "
+    "people) VALUES (:id, :channel, :device, :listener, :lesson_id, :language, :input_method, "
+    ":started_at, :seconds_heard, :furthest_ms, :duration_ms, :quartile, :completed, :people)")
 _NAV_SQL = (
     "INSERT OR IGNORE INTO nav_events (id, session, channel, device, listener, step, detail, at) "
     "VALUES (:id, :session, :channel, :device, :listener, :step, :detail, :at)")

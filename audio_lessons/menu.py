@@ -48,13 +48,15 @@ from audio_lessons.config import Settings
 MIN_MESSAGE_MS = 1000
 # Every prompt the engine may play, besides "digit:N", "title:<lesson or menu slug>",
 # "quiz:<lesson slug>" and "language:<code>" (each language offering itself: "Para español,
-# marque uno"; one prompt each, so a caller can press as soon as she hears hers).
+# marque uno"; one prompt each, so a caller can press as soon as she hears hers). The front ends
+# play sorry and attract (the kiosk's invitation) themselves.
 PROMPT_NAMES = (
     "welcome", "first_lesson", "menu", "para", "marque", "message_option", "language_option",
     "voice_hint", "invalid", "no_input", "not_understood", "auto_play", "resume", "keys_help",
     "paused", "confirm_menu", "did_you_mean", "yes_no", "lesson_end", "no_more", "quiz_right",
     "quiz_wrong", "alerts_offer", "alerts_on",
-    "record_intro", "record_empty", "record_review", "record_saved", "goodbye", "sorry")
+    "record_intro", "record_empty", "record_review", "record_saved", "goodbye", "group_count",
+    "sorry", "attract")
 # How a menu item is announced, per language: "Para <el polvo>, marque <cuatro>".
 ITEM_PATTERN = {
     "es": ("para", "{title}", "marque", "{digit}"),
@@ -66,6 +68,7 @@ PAUSE_WORDS = {"pausa": keymap.PAUSE, "seguir": keymap.PAUSE, "continuar": keyma
 AFTER_KEYS = keymap.NEXT + keymap.REPLAY + keymap.PREVIOUS + keymap.MENU
 YES_NO = {**{w: "1" for w in keymap.YES_WORDS}, **{w: "2" for w in keymap.NO_WORDS}}
 QUIZ_WORDS = {**YES_NO, "verdad": "1", "falso": "2"}
+GROUP_KEYS = "123456789"
 
 Step = tuple["State", list[Action]]
 
@@ -81,6 +84,7 @@ class Caller:
     offer_alerts: bool = False  # phone line, known number, not yet subscribed to new-lesson calls
     start_lesson: int | None = None  # an alert call: go straight to this lesson
     first_time: bool = False  # never heard a lesson here: the first one comes at once
+    ask_group: bool = False  # kiosk: after a lesson heard to the end, ask how many listened
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,8 @@ class State:
     pending_key: str | None = None  # a leaving command waiting for confirmation
     offer_alerts: bool = False
     first_call: bool = False  # nothing known about her: the first lesson comes at once
+    ask_group: bool = False
+    pending_listen: LogListen | None = None  # logged once the group count is known
 
 
 class MenuEngine:
@@ -140,7 +146,7 @@ class MenuEngine:
         language = caller.language if known else self.menu_settings.default_language
         state = State(node="welcome", language=language, voice=caller.voice,
                       progress=dict(caller.progress), completed=caller.completed,
-                      offer_alerts=caller.offer_alerts,
+                      offer_alerts=caller.offer_alerts, ask_group=caller.ask_group,
                       first_call=caller.first_time and self.menu_settings.first_lesson_at_once)
         lesson = self.catalog.lessons.get(caller.start_lesson)
         if lesson is not None:
@@ -525,6 +531,14 @@ class MenuEngine:
 
     def _lesson_done(self, state: State) -> Step:
         state, actions = self._finish_listen(state)
+        if state.ask_group and self._heard_to_end(state.listening):
+            listen = next(x for x in actions if isinstance(x, LogListen))
+            state, more = self._enter_group(replace(state, pending_listen=listen))
+            return state, [x for x in actions if x is not listen] + more
+        return self._after_listen(state, actions)
+
+    def _after_listen(self, state: State, actions: list[Action]) -> Step:
+        """The quiz (if the lesson has one and she heard it all), else what comes next."""
         lesson = self.catalog.lessons.get(state.listening.lesson_id)
         if (lesson and lesson.quiz_answer and self._heard_to_end(state.listening)
                 and self.prompt(f"quiz:{lesson.slug}", state.language)):
@@ -532,6 +546,23 @@ class MenuEngine:
         else:
             state, more = self._next_after_lesson(state)
         return state, actions + more
+
+    def _enter_group(self, state: State, prefix: tuple[str, ...] = ()) -> Step:
+        """Kiosk group listening: "How many people listened? Press 1 to 9"."""
+        state = replace(state, node="group")
+        return state, [self._ask(state, ("group_count",), GROUP_KEYS, {}, prefix)]
+
+    def _on_group(self, state: State, event: Event) -> Step:
+        """A count is logged with the listen; silence or repeated wrong keys log it without one."""
+        if isinstance(event, Silence):
+            return self._group_counted(state, None)
+        return self._choose(state, event, GROUP_KEYS, {}, lambda s, key, via:
+                            self._group_counted(s, int(key)),
+                            lambda s: self._group_counted(s, None), self._enter_group)
+
+    def _group_counted(self, state: State, people: int | None) -> Step:
+        listen = replace(state.pending_listen, people=people)
+        return self._after_listen(replace(state, pending_listen=None, attempts=0), [listen])
 
     def _next_after_lesson(self, state: State, prefix: tuple[str, ...] = ()) -> Step:
         if state.offer_alerts:
@@ -655,7 +686,9 @@ class MenuEngine:
             if state.node == "playing" and position is not None:
                 listening = listening.at(position)
             state, actions = self._finish_listen(replace(state, listening=listening))
+        if state.pending_listen is not None:
+            actions.append(state.pending_listen)  # she left before saying how many listened
         if state.message is not None:
             actions.append(self._save_message(state, state.message))
-        state = replace(state, node="ended", listening=None, message=None)
+        state = replace(state, node="ended", listening=None, message=None, pending_listen=None)
         return state, [*actions, LogNav("hangup"), End()]

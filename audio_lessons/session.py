@@ -96,7 +96,7 @@ class SessionLog:
         events.record_listen(self.db, events.ListenEvent(
             events.new_id(), self.channel, self.device, self.listener, action.lesson_id,
             action.language, action.input_method, started, action.heard_ms / 1000,
-            action.furthest_ms, action.duration_ms))
+            action.furthest_ms, action.duration_ms, action.people))
 
     def _save_message(self, action: SaveMessage) -> None:
         message_id = events.new_id()

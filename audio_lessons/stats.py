@@ -108,6 +108,8 @@ class Summary:
     by_day: list[DayStats]
     by_channel: dict[str, Reach]
     by_device: list[DeviceStats]
+    # People reached per channel: a kiosk listen counts the group that heard it (one if not asked)
+    people: dict[str, int] = field(default_factory=dict)
 
 
 def filters(since: DateLike = None, until: DateLike = None, channel: str | None = None,
@@ -265,16 +267,31 @@ def by_device(db: sqlite_utils.Database, **filter_by: DateLike) -> list[DeviceSt
             for row in rows]
 
 
+def people(db: sqlite_utils.Database, **filter_by: DateLike) -> dict[str, int]:
+    """People reached per channel: each listen counts the people who heard it together.
+
+    A kiosk asks after a lesson heard to the end; a listen without a count (a phone call, a
+    kiosk listen left early or unanswered) counts as one person.
+    """
+    f = filters(**filter_by)
+    where, args = _where(f)
+    rows = db.execute(f"SELECT channel, sum(people) FROM stats_people_day WHERE {where} "
+                      f"GROUP BY channel ORDER BY channel", args)
+    return {row[0]: int(row[1]) for row in rows}
+
+
 def summary(db: sqlite_utils.Database, **filter_by: DateLike) -> Summary:
     """Everything the dashboard shows, for one set of filters."""
     f = filters(**filter_by)
     kw = filter_by
     return Summary(f, totals(db, **kw), unique_listeners(db, **kw), lessons(db, **kw),
-                   menu_funnel(db, **kw), by_day(db, **kw), by_channel(db, **kw), by_device(db, **kw))
+                   menu_funnel(db, **kw), by_day(db, **kw), by_channel(db, **kw), by_device(db, **kw),
+                   people(db, **kw))
 
 
 ROLLUP_TABLES = ("stats_lesson_day", "stats_device_lesson_day", "stats_device_day",
-                 "stats_lesson_listener_day", "stats_listener_day", "stats_nav_day")
+                 "stats_lesson_listener_day", "stats_listener_day", "stats_nav_day",
+                 "stats_people_day")
 
 
 def rebuild(db: sqlite_utils.Database) -> None:
@@ -304,6 +321,9 @@ def rebuild(db: sqlite_utils.Database) -> None:
          f"{store.STATS_DAY_SQL.format(ts='e.started_at')}, d.n {ids}"),
         (f"INSERT OR IGNORE INTO stats_listener_day SELECT l.n, "
          f"{store.STATS_DAY_SQL.format(ts='e.started_at')}, d.n {ids}"),
+        (f"INSERT INTO stats_people_day (channel, device, day, people, counted) "
+         f"SELECT {chan}, {dev}, {day}, sum(coalesce(people, 1)), sum(people IS NOT NULL) "
+         f"FROM listen_events GROUP BY 1, 2, 3"),
         # a session counts at the first row of each step, as the trigger counted it
         (f"INSERT INTO stats_nav_day (channel, device, day, step, sessions) "
          f"SELECT {chan}, {dev}, {store.STATS_DAY_SQL.format(ts='at')}, step, count(*) "
@@ -351,6 +371,7 @@ def render(s: Summary) -> str:
     lines += [f"  {names[step.step]:20s} {step.sessions:8d}  {_pct(step.share):>5s}"
               for step in s.funnel]
     channels = [f"  {CHANNEL_NAMES.get(ch, ch):20s} {r.listens:8d} escuchas"
+                + (f", {s.people[ch]} personas" if ch == "kiosk" and ch in s.people else "")
                 for ch, r in s.by_channel.items()]
     devices = [f"  {d.device or '(sin nombre)':20s} {d.reach.listens:8d} escuchas, "
                f"la última el {d.last_day}" for d in s.by_device]

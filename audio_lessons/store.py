@@ -215,3 +215,20 @@ def m002_stats_rollups(db: sqlite_utils.Database) -> None:
 def m003_lesson_quiz(db: sqlite_utils.Database) -> None:
     # The key that answers a lesson's spoken quiz question right ("1" yes / "2" no), or NULL: no quiz.
     db.execute("ALTER TABLE lessons ADD COLUMN quiz_answer TEXT")
+
+
+@migrations()
+def m004_group_listening(db: sqlite_utils.Database) -> None:
+    # A kiosk asks how many people heard a lesson together; NULL: not asked (counts as one person).
+    db.execute("ALTER TABLE listen_events ADD COLUMN people INTEGER")
+    db.execute("CREATE TABLE stats_people_day (channel TEXT NOT NULL, device TEXT NOT NULL, "
+               "day INTEGER NOT NULL, people INTEGER NOT NULL, counted INTEGER NOT NULL, "
+               "PRIMARY KEY (channel, device, day)) WITHOUT ROWID")
+    db.execute(f"""CREATE TRIGGER stats_people_rollup AFTER INSERT ON listen_events BEGIN
+        INSERT INTO stats_people_day (channel, device, day, people, counted)
+            VALUES (coalesce(NEW.channel, ''), coalesce(NEW.device, ''),
+                    {STATS_DAY_SQL.format(ts="NEW.started_at")}, coalesce(NEW.people, 1),
+                    NEW.people IS NOT NULL)
+            ON CONFLICT (channel, device, day) DO UPDATE SET people = people + excluded.people,
+                counted = counted + excluded.counted;
+    END""")

@@ -19,21 +19,13 @@ from kiosk import sync
 WATCH_TICK_S = 5.0
 
 
-@click.group("kiosk")
-def kiosk() -> None:
-    """The kiosk (or any edge) side of pallay.
-
-    Example: pallay kiosk sync
-    """
-
-
 def _with_server(settings: Settings, server: str | None) -> Settings:
     if not server:
         return settings
     return dataclasses.replace(settings, sync=dataclasses.replace(settings.sync, server=server))
 
 
-@kiosk.command("sync")
+@click.command("sync")  # `pallay kiosk sync`, through pallay.kiosk_commands
 @click.option("--server", help="The admin server, e.g. http://192.168.1.10:8000 "
                                "(default: [sync] server).")
 @click.option("--token-stdin", is_flag=True,

@@ -32,3 +32,7 @@ def require_program(name: str) -> str:
     path = shutil.which(name)
     require(path is not None, f"{name} is not installed (make install-test installs it)")
     return path
+
+
+# The kiosk's sound card and library (fixtures: sound_card, kiosk_library, kiosk_data).
+from tests.kiosk_harness import kiosk_data, kiosk_library, sound_card  # noqa: F401

@@ -16,8 +16,8 @@ from tests.conftest import require_program
 MENU_PROMPTS = [*menu.PROMPT_NAMES, *(f"digit:{d}" for d in range(10)), "language:es",
                 "language:qu"]
 # Quechua texts nobody here could write with confidence: the engine plays the Spanish ones.
-NO_QUECHUA_YET = ["alerts_offer", "alerts_on", "did_you_mean", "para", "quiz_right", "quiz_wrong",
-                  "record_intro", "voice_hint", "yes_no"]
+NO_QUECHUA_YET = ["alerts_offer", "alerts_on", "attract", "did_you_mean", "group_count", "para",
+                  "quiz_right", "quiz_wrong", "record_intro", "voice_hint", "yes_no"]
 COMMAND_WORDS = {"repetir", "siguiente", "atrás", "pausa", "menú", "ayuda", "mensaje", "sí", "no"}
 TOPIC_WORDS = ["protección", "terreno", "herramienta", "sílice", "mercurio", "sol", "seguridad"]
 
