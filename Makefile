@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= data
 # Extra Debian packages the test suite needs beyond what running pallay needs.
-TEST_DEBS := asterisk-core-sounds-es-wav baresip
+TEST_DEBS := asterisk-core-sounds-es-wav baresip chromium chromium-driver
 
 .PHONY: install install-test run test bench lint clean
 

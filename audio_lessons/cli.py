@@ -205,19 +205,28 @@ def db_backup(ctx: click.Context, path: Path) -> None:
 
 
 @main.command()
+@click.option("--host", help="Address of the admin panel (default: [admin] host, 0.0.0.0).")
+@click.option("--port", type=int, help="Port of the admin panel (default: [admin] port, 8080).")
 @click.pass_context
-def serve(ctx: click.Context) -> None:
-    """Run every pallay service installed here (the phone line today) until stopped.
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Run every pallay service installed here (phone line, admin panel) until stopped.
 
-    Example: pallay --data /srv/pallay serve
+    Example: pallay --data /srv/pallay serve --port 8080
     """
     services = {ep.name: ep.load() for ep in entry_points(group="pallay.services")}
     if not services:
         raise click.ClickException("no pallay service is installed")
+    settings = _settings(ctx)
+    admin = dataclasses.replace(settings.admin, host=host or settings.admin.host,
+                                port=port or settings.admin.port)
+    settings = dataclasses.replace(settings, admin=admin)
     click.echo(f"Serving: {', '.join(sorted(services))} (Ctrl-C to stop)", err=True)
+    if "admin-panel" in services:
+        click.echo(f"Admin panel: http://{admin.host}:{admin.port}  (first user: "
+                   f"pallay users add NAME --role admin)", err=True)
 
     async def run_all() -> None:
-        await asyncio.gather(*(run(_settings(ctx)) for run in services.values()))
+        await asyncio.gather(*(run(settings) for run in services.values()))
 
     try:
         asyncio.run(run_all())
