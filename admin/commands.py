@@ -52,9 +52,10 @@ def users_group() -> None:
                    "viewer: statistics only.")
 @click.pass_context
 def users_add(ctx: click.Context, name: str, role: str) -> None:
-    """Create an account; the password is asked (or read from standard input).
+    """Create an account; the password is asked twice at a terminal, or read from the first
+    line of standard input (``echo 'una clave larga' | pallay users add ...``).
 
-    Example: echo 'una clave larga' | pallay users add rosa --role editor
+    Example: pallay users add rosa --role editor
     """
     try:
         user = users.add(_db(ctx), name, role, _password())
