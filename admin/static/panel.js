@@ -34,9 +34,20 @@ function send(form, blob, name) {
       player.src = answer.audio;
       player.hidden = false;
     }
+    if (answer.ok) refresh();
   };
   xhr.onerror = () => { bar.hidden = true; say(form, form.dataset.offline || "No se pudo enviar: revise la conexión.", true); };
   xhr.send(data);
+}
+
+// After a change, the parts of the page marked data-refresh are fetched again (the rest stays).
+async function refresh() {
+  const parts = document.querySelectorAll("[data-refresh][id]");
+  if (!parts.length) return;
+  const answer = await fetch(location.href, { credentials: "same-origin" });
+  if (!answer.ok) return;
+  const fresh = new DOMParser().parseFromString(await answer.text(), "text/html");
+  parts.forEach((part) => { const next = fresh.getElementById(part.id); if (next) part.replaceWith(next); });
 }
 
 function setupUpload(form) {
