@@ -103,18 +103,34 @@ def find(root: Level, slug: str) -> Level:
     raise CatalogError(f"No existe el menú «{slug}».")
 
 
-def full_menu_advice(db: sqlite_utils.Database, menu: str) -> str | None:
-    """What to do when ``menu`` has no free key (None while it has one), in Spanish."""
+@dataclass(frozen=True)
+class Advice:
+    """What to do about a full menu: the Spanish text and the one action that fixes it."""
+
+    text: str
+    use_menu: str | None = None  # a sub-menu of it that still has room: put the lesson there
+    use_title: str = ""
+    gather_key: str | None = None  # else: a new sub-menu takes this lesson's key and the lesson
+
+
+def full_menu_advice(db: sqlite_utils.Database, menu: str) -> Advice | None:
+    """What to do when ``menu`` has no free key (None while it has one)."""
     level = find(tree(db), menu)
     if not level.full:
         return None
-    last = level.items[-1]
-    if level.depth >= catalog.MAX_DEPTH:
-        return (f"El menú «{level.title}» está lleno y no puede tener submenús: mueva una lección "
-                "a otro menú o borre una.")
-    return (f"El menú «{level.title}» está lleno ({len(level.items)} opciones). Cree el submenú "
-            f"«{MORE_LESSONS}» en la tecla {last.key}: «{last.title}» pasa dentro y queda "
-            "espacio para 8 lecciones más.")
+    roomy = [child for child in level.children if not child.full]
+    if roomy:
+        return Advice(f"El menú «{level.title}» está lleno ({len(level.items)} opciones). Ponga la "
+                      f"lección en su submenú «{roomy[0].title}», que tiene lugar.",
+                      use_menu=roomy[0].slug, use_title=roomy[0].title)
+    lessons = [i for i in level.items if i.kind == "lesson"]
+    if level.depth >= catalog.MAX_DEPTH or not lessons:
+        return Advice(f"El menú «{level.title}» está lleno y no puede tener más submenús: mueva "
+                      "una lección a otro menú o borre una.")
+    last = lessons[-1]
+    return Advice(f"El menú «{level.title}» está lleno ({len(level.items)} opciones). Cree el "
+                  f"submenú «{MORE_LESSONS}» en la tecla {last.key}: «{last.title}» pasa dentro y "
+                  "queda espacio para 8 lecciones más.", gather_key=last.key)
 
 
 def add_submenu(db: sqlite_utils.Database, settings: Settings, synthesizer: Synthesizer, *,
@@ -125,8 +141,10 @@ def add_submenu(db: sqlite_utils.Database, settings: Settings, synthesizer: Synt
     With a full ``parent`` and no ``gather``, the lesson on its last key moves into the new menu.
     """
     slug = slug or free_slug(db, title)
-    if not gather and key is None and find(tree(db), parent).full:
-        gather = (find(tree(db), parent).items[-1].key,)
+    if not gather and key is None:
+        advice = full_menu_advice(db, parent)
+        if advice is not None and advice.gather_key:
+            gather = (advice.gather_key,)
     prompt = prompts.synthesise(db, settings, synthesizer, f"title:menu:{slug}", "es", title)
     catalog.add_menu(db, slug, title, parent=parent, key=key, gather=gather)
     log.info("menu %s added under %s (prompt %s)", slug, parent, prompt)

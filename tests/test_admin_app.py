@@ -208,6 +208,8 @@ def test_a_full_menu_shows_what_to_do_and_the_button_that_does_it(editor, db):
     assert [i.key for i in tree.items][-1] == "7" and tree.items[-1].kind == "menu"
     assert [i.title for i in sub.items] == ["Extra 7"]
     assert db.execute("SELECT 1 FROM prompts WHERE name = 'title:menu:mas-lecciones'").fetchone()
+    still_full = post(editor, "/lecciones/nueva", {"title": "la octava", "menu": "main"})
+    assert still_full.status_code == 422 and "Crear la lección en «más lecciones»" in still_full.text
     eighth = post(editor, "/lecciones/nueva", {"title": "la octava", "menu": "mas-lecciones"})
     assert eighth.status_code == 302
     assert catalog.get_lesson(db, "la-octava").menu == "mas-lecciones"
