@@ -217,7 +217,7 @@ def test_a_full_menu_shows_what_to_do_and_the_button_that_does_it(editor, db):
 
 def _upload(client, lesson_id: int, path, name: str | None = None, **fields):
     data = {"language": "es", "speaker": "Rosa Quispe", "consent": "1", **fields,
-            "audio": (open(path, "rb"), name or path.name)}
+            "audio": (io.BytesIO(path.read_bytes()), name or path.name)}
     return fetch(client, f"/lecciones/{lesson_id}/grabacion", data,
                  content_type="multipart/form-data")
 
@@ -327,7 +327,7 @@ def test_a_prompt_recorded_by_a_leader_leaves_the_waiting_list_and_can_go_back(e
     assert "title:leccion-1" in editor.get("/avisos/pendientes").text
     note = speech_file(tmp_path / "titulo.ogg", "la primera lección")
     answer = fetch(editor, "/avisos/grabacion", {"name": "title:leccion-1", "language": "es",
-                                                 "audio": (open(note, "rb"), "t.ogg")},
+                                                 "audio": (io.BytesIO(note.read_bytes()), "t.ogg")},
                    content_type="multipart/form-data")
     assert answer.status_code == 200 and answer.get_json()["ok"]
     assert db.execute("SELECT synthetic FROM prompts WHERE name = 'title:leccion-1'").fetchone() == (0,)

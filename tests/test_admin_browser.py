@@ -175,7 +175,7 @@ PAGES = ["/lecciones/", "/lecciones/1", "/lecciones/nueva", "/menus/", "/avisos/
 @pytest.mark.parametrize("size", ["phone", "desktop"])
 def test_every_page_fits_the_screen_and_loads_nothing_from_the_internet(panel, browser, shots,
                                                                          size):
-    settings, base = panel
+    _settings, base = panel
     context = browser.new_context(viewport=PHONE if size == "phone" else DESKTOP)
     page = context.new_page()
     outside = []
@@ -199,6 +199,6 @@ def test_every_page_fits_the_screen_and_loads_nothing_from_the_internet(panel, b
 def test_the_screenshots_are_not_in_the_repository(shots):
     from tests.conftest import REPO
     tracked = subprocess.run(["git", "-C", str(REPO), "ls-files", "*.png"], capture_output=True,
-                             text=True).stdout
+                             text=True, check=True).stdout
     assert tracked.strip() == ""
     assert REPO not in shots.parents

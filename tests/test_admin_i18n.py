@@ -11,7 +11,7 @@ from audio_lessons import reports, stats, store
 from tests.conftest import REPO
 
 ADMIN = REPO / "admin"
-TEMPLATE_PHRASE = re.compile(r"""_\(\s*(["'])((?:(?!\1).)+)\1""", re.S)
+TEMPLATE_PHRASE = re.compile(r"""_\(\s*(["'])((?:(?!\1).)+)\1""", re.DOTALL)
 
 
 def _python_phrases(path: Path) -> set[str]:
