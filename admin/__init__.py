@@ -39,12 +39,26 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     )
     if test_config:
         app.config.update(test_config)
-    from admin import auth, dashboard, db, errors, i18n, lessons, menus, messages, prompts, staff
+    from admin import (
+        auth,
+        dashboard,
+        db,
+        errors,
+        i18n,
+        lessons,
+        line,
+        menus,
+        messages,
+        prompts,
+        staff,
+        timing,
+    )
+    timing.init_app(app)
     db.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
-    for module in (auth, lessons, prompts, menus, messages, dashboard, staff):
+    for module in (auth, lessons, prompts, menus, messages, line, dashboard, staff):
         app.register_blueprint(module.bp)
     app.add_url_rule("/", "index", auth.index)
     return app

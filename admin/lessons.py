@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, render_template, request, send_file, url_for
 
-from admin import auth, forms, uploads
+from admin import auth, forms, uploads, worker
 from admin.db import get_db, settings, synthesizer
 from admin.i18n import gettext as _
 from audio_lessons import catalog, media, menus, recordings
@@ -84,7 +84,7 @@ def upload(lesson_id: int):
             prepared = recordings.add(
                 get_db(), settings(), lesson.id, language, path, name,
                 speaker=request.form.get("speaker", ""), consent=bool(request.form.get("consent")),
-                user=g.user.name)
+                user=g.user.name, prepare=worker.prepare)
     except PallayError as exc:
         return uploads.failed(str(exc), target)
     return uploads.done(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request, url_for
 
-from admin import auth, uploads
+from admin import auth, uploads, worker
 from admin.db import get_db, settings, synthesizer
 from admin.i18n import gettext as _
 from audio_lessons import prompts
@@ -37,7 +37,7 @@ def record():
     try:
         with uploads.saved() as (path, original):
             found = prompts.replace_with_recording(get_db(), settings(), name, language, path,
-                                                   original)
+                                                   original, prepare=worker.prepare)
     except PallayError as exc:
         return uploads.failed(str(exc), target)
     return uploads.done(_("Aviso grabado con su voz."), target,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,10 +78,11 @@ def placeholders(db: sqlite_utils.Database) -> list[Placeholder]:
 
 
 def replace_with_recording(db: sqlite_utils.Database, settings: Settings, name: str,
-                           language: str, upload: Path, original_name: str | None) -> Prompt:
+                           language: str, upload: Path, original_name: str | None,
+                           prepare: Callable[..., media.Prepared] = media.prepare) -> Prompt:
     """A leader's recording becomes the prompt (MediaError in Spanish if it is not usable audio)."""
     current = get(db, name, language)
-    prepared = media.prepare(upload, settings.media_dir, prompt_media_settings(settings.media),
+    prepared = prepare(upload, settings.media_dir, prompt_media_settings(settings.media),
                              original_name)
     media.register(db, prepared, original_name)
     catalog.set_prompt(db, name, language, prepared.hash, text=current.text, synthetic=False)

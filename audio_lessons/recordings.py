@@ -7,6 +7,7 @@ files stay under their content hash), and ``restore`` makes it current again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,10 +39,11 @@ class Version:
 
 def add(db: sqlite_utils.Database, settings: Settings, lesson_id: int, language: str,
         upload: Path, original_name: str | None, *, speaker: str, consent: bool,
-        user: str) -> media.Prepared:
+        user: str, prepare: Callable[..., media.Prepared] = media.prepare) -> media.Prepared:
     """Prepare an upload and make it the lesson's recording in ``language``.
 
     A leader's voice is only used with her consent; the credit and who added it are kept.
+    ``prepare`` is ``media.prepare`` or a stand-in with its signature (the panel's child process).
     """
     speaker = " ".join((speaker or "").split())
     if not speaker:
@@ -52,7 +54,7 @@ def add(db: sqlite_utils.Database, settings: Settings, lesson_id: int, language:
         raise CatalogError("Marque que la persona que habla dio su permiso para publicar su voz.")
     catalog.get_lesson(db, lesson_id)
     catalog.check_language(db, language)
-    prepared = media.prepare(upload, settings.media_dir, settings.media, original_name)
+    prepared = prepare(upload, settings.media_dir, settings.media, original_name)
     media.register(db, prepared, original_name)
     catalog.set_recording(db, lesson_id, language, prepared.hash, speaker=speaker)
     _mark(db, lesson_id, language, store.now(), user)
