@@ -75,7 +75,10 @@ class Prompt:
 
 @dataclass(frozen=True)
 class Say:
+    """Play prompts; a key in ``keys`` stops them and is handled as the next event."""
+
     prompts: tuple[Prompt, ...]
+    keys: str = ""
 
 
 @dataclass(frozen=True)
@@ -177,5 +180,5 @@ class DiscardMessage:
 Action = (Say | Ask | PlayLesson | Pause | Record | PlayMessage | End | LogNav | LogListen
           | SaveProgress | ClearProgress | SetLanguage | SetAlerts | SaveMessage | DiscardMessage)
 WAITING = (Ask, PlayLesson, Pause, Record)
-BOOKKEEPING = (LogNav, LogListen, SaveProgress, ClearProgress, SetLanguage, SaveMessage,
+BOOKKEEPING = (LogNav, LogListen, SaveProgress, ClearProgress, SetLanguage, SetAlerts, SaveMessage,
                DiscardMessage)

@@ -5,6 +5,8 @@ calls and feed back what the listener did. Nodes (``State.node``):
 
     language -> menu -> [resume] -> playing <-> paused / confirm -> after -> ...
                      -> record -> review
+    language -> playing the first lesson at once, for a first-time caller
+    The welcome opens the first question and every prompt takes a key: nothing pressed is lost.
     any node --(3 silences or wrong keys)--> something useful (see ``_fallback``), never a bare hang-up.
 """
 
@@ -44,10 +46,11 @@ from audio_lessons.catalog import ROOT_MENU, CatalogView, Lesson, Menu
 from audio_lessons.config import Settings
 
 MIN_MESSAGE_MS = 1000
-# Every prompt the engine may play, besides "digit:N", "title:<lesson or menu slug>" and
-# "quiz:<lesson slug>".
+# Every prompt the engine may play, besides "digit:N", "title:<lesson or menu slug>",
+# "quiz:<lesson slug>" and "language:<code>" (each language offering itself: "Para español,
+# marque uno"; one prompt each, so a caller can press as soon as she hears hers).
 PROMPT_NAMES = (
-    "welcome", "language", "menu", "para", "marque", "message_option", "language_option",
+    "welcome", "first_lesson", "menu", "para", "marque", "message_option", "language_option",
     "voice_hint", "invalid", "no_input", "not_understood", "auto_play", "resume", "keys_help",
     "paused", "confirm_menu", "did_you_mean", "yes_no", "lesson_end", "no_more", "quiz_right",
     "quiz_wrong", "alerts_offer", "alerts_on",
@@ -77,6 +80,7 @@ class Caller:
     voice: bool = False  # a recogniser is listening after each prompt
     offer_alerts: bool = False  # phone line, known number, not yet subscribed to new-lesson calls
     start_lesson: int | None = None  # an alert call: go straight to this lesson
+    first_time: bool = False  # never heard a lesson here: the first one comes at once
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,7 @@ class State:
     message: Recorded | None = None
     pending_key: str | None = None  # a leaving command waiting for confirmation
     offer_alerts: bool = False
+    first_call: bool = False  # nothing known about her: the first lesson comes at once
 
 
 class MenuEngine:
@@ -135,8 +140,8 @@ class MenuEngine:
         language = caller.language if known else self.menu_settings.default_language
         state = State(node="welcome", language=language, voice=caller.voice,
                       progress=dict(caller.progress), completed=caller.completed,
-                      offer_alerts=caller.offer_alerts)
-        welcome = [LogNav("welcome"), *self._say(state, "welcome")]
+                      offer_alerts=caller.offer_alerts,
+                      first_call=caller.first_time and self.menu_settings.first_lesson_at_once)
         lesson = self.catalog.lessons.get(caller.start_lesson)
         if lesson is not None:
             state, actions = self._select(state, lesson, "auto")
@@ -144,7 +149,18 @@ class MenuEngine:
             state, actions = self._enter_menu(state)
         else:
             state, actions = self._enter_language(state)
-        return state, welcome + actions
+        return state, [LogNav("welcome"), *self._with_welcome(state, actions)]
+
+    def _with_welcome(self, state: State, actions: list[Action]) -> list[Action]:
+        """The welcome opens the first prompt, so a key pressed during it answers that prompt."""
+        welcome = self._prompts(state, "welcome")
+        for i, action in enumerate(actions):
+            if isinstance(action, (Ask, Say)):
+                return [*actions[:i], replace(action, prompts=welcome + action.prompts),
+                        *actions[i + 1:]]
+            if isinstance(action, PlayLesson):
+                return [*actions[:i], Say(welcome, action.keys), *actions[i:]]
+        return actions
 
     def handle(self, state: State, event: Event) -> Step:
         if state.node == "ended":
@@ -168,9 +184,9 @@ class MenuEngine:
         found = (self.prompt(n, state.language) for n in names)
         return tuple(p for p in found if p is not None)
 
-    def _say(self, state: State, *names: str) -> list[Action]:
+    def _say(self, state: State, *names: str, keys: str = "") -> list[Action]:
         prompts = self._prompts(state, *names)
-        return [Say(prompts)] if prompts else []
+        return [Say(prompts, keys)] if prompts else []
 
     def _ask(self, state: State, names: tuple[str, ...], keys: str, words: Mapping[str, str],
              prefix: tuple[str, ...] = ()) -> Ask:
@@ -215,16 +231,27 @@ class MenuEngine:
         state = replace(state, node="language")
         keys = "".join(self._language_keys())
         return state, [LogNav("language"),
-                       self._ask(state, ("language",), keys, keymap.LANGUAGE_WORDS, prefix)]
+                       self._ask(state, self._language_prompt_names(), keys,
+                                 keymap.LANGUAGE_WORDS, prefix)]
+
+    def _language_prompt_names(self) -> tuple[str, ...]:
+        return tuple(f"language:{lang}" for lang in self.menu_settings.languages)
 
     def _on_language(self, state: State, event: Event) -> Step:
+        if isinstance(event, Silence):
+            return self._default_language(state)  # the menu offers the other language again
         keys = "".join(self._language_keys())
         return self._choose(state, event, keys, keymap.LANGUAGE_WORDS, self._set_language,
                             self._default_language, self._enter_language)
 
     def _set_language(self, state: State, key: str, via: str) -> Step:
         language = self._language_keys()[key]
-        state, actions = self._enter_menu(replace(state, language=language), ROOT_MENU)
+        state = replace(state, language=language)
+        lessons = self.catalog.ordered_lessons()
+        if state.first_call and lessons:
+            state, actions = self._select(state, lessons[0], "auto")
+        else:
+            state, actions = self._enter_menu(state, ROOT_MENU)
         return state, [SetLanguage(language), *actions]
 
     def _default_language(self, state: State) -> Step:
@@ -323,7 +350,7 @@ class MenuEngine:
         if pick is None:
             return self._goodbye(state)
         state = replace(state, auto_played=True)
-        say = self._say(state, "auto_play")
+        say = self._say(state, "auto_play", keys=keymap.PLAYBACK_KEYS)
         state, actions = self._select(state, pick, "auto")
         return state, [LogNav("no_input", "auto_play"), *say, *actions]
 
@@ -365,9 +392,10 @@ class MenuEngine:
         actions: list[Action] = []
         if start:
             actions.append(LogNav("lesson_start", str(listening.lesson_id)))
-            if not state.helped:
-                actions += self._say(state, "keys_help")
-                state = replace(state, helped=True)
+            hint = "first_lesson" if state.first_call else None if state.helped else "keys_help"
+            if hint:
+                actions += self._say(state, hint, keys=keymap.PLAYBACK_KEYS)
+            state = replace(state, first_call=False, helped=state.helped or hint == "keys_help")
         actions.append(PlayLesson(listening.lesson_id, listening.language, listening.media,
                                   listening.segment_start, keymap.PLAYBACK_KEYS))
         return state, actions

@@ -1,55 +1,60 @@
 """One call or kiosk session: what the menu engine asks to be remembered goes to the store here.
 
-The phone line and the kiosk differ only in how they play and listen; both hand the engine's
-bookkeeping actions to ``SessionLog.apply`` so statistics, progress and messages are written one way.
+Every front end runs on ``audio_lessons.driver``, which hands the engine's bookkeeping actions to
+``SessionLog.apply``, so statistics, progress and messages are written one way.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 import sqlite_utils
 
 from audio_lessons import events, listeners, store
 from audio_lessons.actions import (
-    BOOKKEEPING,
     Action,
     ClearProgress,
     DiscardMessage,
-    End,
-    Event,
     LogListen,
     LogNav,
     SaveMessage,
     SaveProgress,
+    SetAlerts,
     SetLanguage,
 )
-from audio_lessons.menu import Caller, MenuEngine, State
+from audio_lessons.menu import Caller
 
 log = logging.getLogger(__name__)
 
 
 def caller_for(db: sqlite_utils.Database, listener: str | None, voice: bool = False) -> Caller:
-    """What the engine needs to know about a listener at the start (nothing, if anonymous)."""
+    """What the engine needs to know about a listener at the start (nothing, if anonymous).
+
+    A listener the store knows nothing about is treated as calling for the first time; a kiosk,
+    where a group walks up to a box that has been playing all day, says otherwise.
+    """
     if listener is None:
-        return Caller(voice=voice)
+        return Caller(voice=voice, first_time=True)
     completed = {row["lesson_id"] for row in db.query(
         "SELECT DISTINCT lesson_id FROM listen_events WHERE listener = ? AND completed = 1",
         [listener])}
-    return Caller(language=listeners.language_of(db, listener),
-                  progress=listeners.progress(db, listener), completed=frozenset(completed),
-                  voice=voice)
+    language = listeners.language_of(db, listener)
+    progress = listeners.progress(db, listener)
+    return Caller(language=language, progress=progress, completed=frozenset(completed),
+                  voice=voice, first_time=not (language or progress or completed))
 
 
 class SessionLog:
     """Writes one session's events, progress, language and messages."""
 
     def __init__(self, db: sqlite_utils.Database, messages_dir: Path, *, channel: str,
-                 device: str, listener: str | None):
+                 device: str, listener: str | None,
+                 on_alerts: Callable[[bool], None] | None = None):
         self.db, self.messages_dir = db, messages_dir
+        self.on_alerts = on_alerts  # the phone line keeps her number for new-lesson calls
         self.channel, self.device, self.listener = channel, device, listener
         self.session = events.new_id()
         self.lesson_started_at: str | None = None
@@ -83,6 +88,8 @@ class SessionLog:
                 self._save_message(action)
             case DiscardMessage(path):
                 Path(path).unlink(missing_ok=True)
+            case SetAlerts(on) if self.on_alerts:
+                self.on_alerts(on)
 
     def _log_listen(self, action: LogListen) -> None:
         started = self.lesson_started_at or store.now()
@@ -104,29 +111,3 @@ class SessionLog:
                 "duration_ms": action.duration_ms, "created_at": store.now(), "heard": 0})
         log.info("session %s: message %s saved (%d ms)", self.session, message_id,
                  action.duration_ms)
-
-
-class FrontEnd(Protocol):
-    """A kiosk or test front end: plays, listens, records; returns what the listener did."""
-
-    def perform(self, action: Action) -> Event | None:
-        """Carry out a playing or waiting action; return an event for waiting ones (or a HangUp)."""
-
-
-def run(engine: MenuEngine, caller: Caller, front: FrontEnd, session_log: SessionLog) -> State:
-    """Drive one session to its end (the phone line has the same loop, in asyncio)."""
-    state, actions = engine.start(caller)
-    while True:
-        event = None
-        for action in actions:
-            if isinstance(action, BOOKKEEPING):
-                session_log.apply(action)
-            elif isinstance(action, End):
-                return state
-            else:
-                event = front.perform(action)
-                if event is not None:
-                    break
-        if event is None:
-            raise RuntimeError(f"the engine stopped waiting in node {state.node!r}")
-        state, actions = engine.handle(state, event)

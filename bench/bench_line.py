@@ -52,15 +52,13 @@ from audio_lessons import catalog, config, media, starter, store
 from audio_lessons.menu import MenuEngine
 from audio_lessons.session import caller_for
 from tests.asterisk import Ami, Asterisk, build_chroot, free_port, start, stop, write_config
+from tests.heard import RATE, find, opening, samples_of, seconds_of
 from tests.test_line import LESSONS, PROMPT_WORDS
 
 log = logging.getLogger(__name__)
-RATE = 8000
-FRAME = 160
 STEPS = tuple(int(n) for n in os.environ.get("PALLAY_BENCH_STEPS", "25,50,100,200").split(","))
 LIGHT_CALLS = 16  # per system in part (a)
 MARKER_HZ, MARKER_MS = 1000, 40
-TEMPLATE = 1600  # samples of a prompt's opening sound matched in the recording (200 ms)
 KEYS = "0123456789*#"
 KEY_MS = 120  # DTMF duration: above Asterisk's 80 ms minimum, so no emulation delays the end
 
@@ -158,7 +156,13 @@ class Result:
 # ---- the library and the walk -------------------------------------------------------------------
 
 def build_library(root: Path) -> config.Settings:
-    """The test suite's small library (espeak-ng prompts, three lessons) in ``root/data``."""
+    """The test suite's small library (espeak-ng prompts, three lessons) in ``root/data``.
+
+    Every bench caller walks the menu: a first-time caller's lesson at once is turned off (the
+    first-call figures are bench_first_call's).
+    """
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "pallay.toml").write_text("[menu]\nfirst_lesson_at_once = false\n")
     settings = config.load(root / "data", environ={})
     db = store.connect(settings.db_path)
     work = root / "work"
@@ -206,27 +210,9 @@ def walk_of(settings: config.Settings) -> Walk:
     _, seek_actions = engine.handle(state, a.Key("7", position_ms=3_000))
     again = next(act for act in seek_actions if isinstance(act, a.PlayLesson))
     assert again.offset_ms == 0 and again.media == play.media, seek_actions
-    return Walk(files(start_actions, a.Say), files(start_actions, a.Ask),
+    welcome, *language = files(start_actions, a.Ask)  # the welcome opens the language question
+    return Walk((welcome,), tuple(language),
                 files(menu_actions, a.Ask), files(lesson_actions, a.Say), path(play.media))
-
-
-def samples_of(path: str | Path) -> np.ndarray:
-    path = str(path)
-    with wave.open(path if path.endswith(".wav") else path + ".wav") as w:
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
-
-
-def seconds_of(paths: tuple[str, ...]) -> float:
-    return sum(len(samples_of(p)) for p in paths) / RATE
-
-
-def opening(path: str) -> tuple[int, np.ndarray]:
-    """Where a file's sound starts (first 20 ms frame above -40 dBFS), and its opening 200 ms."""
-    x = samples_of(path)
-    frames = x[: len(x) // FRAME * FRAME].reshape(-1, FRAME)
-    loud = np.flatnonzero(np.sqrt((frames ** 2).mean(axis=1)) > 32768 * 0.01)
-    lead = int(loud[0]) * FRAME
-    return lead, x[lead: lead + TEMPLATE]
 
 
 def write_marker(path: Path) -> None:
@@ -248,21 +234,6 @@ def key_ends(sent: np.ndarray) -> list[int]:
         return []
     starts = [int(loud[0])] + [int(j) for i, j in itertools.pairwise(loud) if j - i > RATE // 10]
     return starts
-
-
-def find(heard: np.ndarray, template: np.ndarray, since: int, until: int) -> tuple[int, float]:
-    """Best normalised match of ``template`` in ``heard[since:until]``: (start sample, score)."""
-    window = heard[max(since, 0): min(until, len(heard))]
-    if len(window) < len(template):
-        return -1, 0.0
-    n = len(window) + len(template)
-    size = 1 << (n - 1).bit_length()
-    dots = np.fft.irfft(np.fft.rfft(window, size) * np.conj(np.fft.rfft(template, size)), size)
-    dots = dots[: len(window) - len(template) + 1]
-    energy = np.convolve(window ** 2, np.ones(len(template)), "valid")
-    score = dots / (np.sqrt(np.maximum(energy, 1e-9)) * np.linalg.norm(template))
-    best = int(np.argmax(score))
-    return max(since, 0) + best, float(score[best])
 
 
 def measure_call(rec: Path, openings: list[tuple[int, np.ndarray]]) -> tuple[list[float], str]:

@@ -19,10 +19,11 @@ from audio_lessons import listeners, speech
 from audio_lessons import live as live_snapshot
 from audio_lessons.config import Settings
 from audio_lessons.errors import ConfigError, PallayError
+from audio_lessons.speech.pool import RecognizerPool
 from ivr import alerts, outbound, server
 from ivr.ami import AmiClient
 from ivr.callbacks import MissedCalls
-from ivr.line import LessonLine, RecognizerPool
+from ivr.line import LessonLine
 from ivr.live import LiveCalls
 
 log = logging.getLogger(__name__)

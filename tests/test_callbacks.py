@@ -434,7 +434,7 @@ def test_settings_section_reads_from_the_environment(tmp_path):
 
 # ---- the callback into pallay's own lesson line -------------------------------------------------
 
-PROMPTS = ["welcome", "language", "menu", "para", "marque", "keys_help", "message_option",
+PROMPTS = ["welcome", "language:es", "first_lesson", "menu", "para", "marque", "keys_help", "message_option",
            "language_option", "invalid", "no_input", "not_understood", "auto_play", "resume",
            "paused", "lesson_end", "no_more", "record_intro", "record_review", "record_saved",
            "record_empty", "goodbye", "sorry", "confirm_menu", "voice_hint", "alerts_offer",

@@ -8,14 +8,18 @@ import time
 import pytest
 
 from audio_lessons import actions as a
-from audio_lessons import catalog, config, listeners, starter, store
+from audio_lessons import catalog, config, listeners, media, starter, store
+from audio_lessons.menu import Caller
 from audio_lessons.speech import audio as speech_audio
 from audio_lessons.speech import espeak
+from audio_lessons.speech.pool import RecognizerPool
 from audio_lessons.speech.sphinx import SphinxRecognizer
 from audio_lessons.synth import Pyttsx3Synthesizer
-from ivr.line import RecognizerPool
+from ivr.line import LessonLine
+from tests import journey
 from tests.asterisk import agi_server, ami_caller, asterisk
 from tests.conftest import SPHINX_MODEL, require, require_program
+from tests.heard import onset_seconds
 from tests.test_line import CALLER_CONTEXT, Phone
 
 __all__ = ["agi_server", "ami_caller", "asterisk"]  # fixtures, imported for pytest
@@ -106,11 +110,9 @@ def test_every_starter_lesson_by_voice(agi_server, ami_caller, asterisk, starter
         """Say the lesson's word; answer "did you mean...?" truthfully, by voice."""
         word = lesson.keywords[0]
         caller = phone.call(f"v{lesson.key}", f"5197700000{lesson.key}")
-        caller.expect(a.Ask)
-        caller.press("1")  # Spanish
+        asked = caller.to_menu()
         said = []
         for _ in range(6):
-            asked = caller.expect((a.Ask, a.PlayLesson), timeout=60)
             if isinstance(asked, a.PlayLesson):
                 break
             names = [p.name for p in asked.prompts]
@@ -120,6 +122,7 @@ def test_every_starter_lesson_by_voice(agi_server, ami_caller, asterisk, starter
             wait_for_the_tone(caller, spool)
             caller.say(str(voice / answer))
             said.append(answer)
+            asked = caller.expect((a.Ask, a.PlayLesson), timeout=60)
         else:
             raise AssertionError(f"no lesson after saying {said}")
         caller.hang_up()
@@ -140,9 +143,7 @@ def test_hanging_up_while_her_word_is_recognised_is_clean(agi_server, ami_caller
     phone = Phone(agi_server, ami_caller, asterisk, starter_data, recognizers=pool)
     number = "51955500001"
     caller = phone.call("gone", number)
-    caller.expect(a.Ask)
-    caller.press("1")
-    caller.expect(a.Ask)
+    caller.to_menu()
     spool = starter_data.data_dir / "spool"
     wait_for_the_tone(caller, spool)
     caller.say(str(starter_data.data_dir / "her-voice" / "polvo"))
@@ -156,3 +157,26 @@ def test_hanging_up_while_her_word_is_recognised_is_clean(agi_server, ami_caller
     assert steps[-1] == "hangup", steps
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
     assert not list(spool.glob(f"voice-{caller.line_uid.replace('.', '-')}-*"))
+
+
+def test_a_first_time_caller_hears_the_first_lesson_within_15_s_with_keys_and_30_s_without(
+        agi_server, ami_caller, asterisk, starter_data):
+    """The starter pack's own prompts on the real line, timed on what she heard."""
+    agi_server.routes["lessons"] = LessonLine(
+        starter_data, listeners.load_or_create_secret(starter_data.secret_path))
+    asterisk.add_dialplan("journey", journey.CONTEXT)
+    first_time = Caller(first_time=True)
+    with_keys = journey.plan(starter_data, first_time, "1")  # "Para español, marque uno"
+    no_keys = journey.plan(starter_data, first_time)
+    recs = [journey.call(ami_caller, asterisk, "51944400001", with_keys, hold_s=16),
+            journey.call(ami_caller, asterisk, "51944400002", no_keys, hold_s=32)]
+    heard = [journey.lesson_heard_at(asterisk, rec, plan) for rec, plan in zip(recs, [
+        with_keys, no_keys])]
+    assert heard[0] is not None and heard[0] <= 15, (with_keys.presses, heard)
+    assert heard[1] is not None and heard[1] <= 30, heard
+    hint = media.variant_path(starter_data.media_dir, catalog.view(store.connect(
+        starter_data.db_path)).prompts[("first_lesson", "es")], "phone")
+    for rec, at in zip(recs, heard):  # each was told how to choose another lesson
+        told = onset_seconds(asterisk.host_path(f"{rec}-heard.wav"), hint)
+        assert told is not None and told < at, (told, at)
+    agi_server.wait_idle(30)

@@ -13,11 +13,11 @@ from audio_lessons.config import Settings
 from audio_lessons.menu import Caller, MenuEngine
 
 MINUTE = 60_000
-PROMPTS = ("welcome", "language", "menu", "para", "marque", "message_option", "language_option",
+PROMPTS = ("welcome", "language:es", "language:qu", "first_lesson", "menu", "para", "marque", "message_option", "language_option",
            "invalid", "not_understood", "no_input", "auto_play", "resume", "keys_help", "paused",
            "lesson_end", "no_more", "record_intro", "record_review", "record_saved",
            "record_empty", "goodbye", "confirm_menu", "voice_hint", "alerts_offer", "alerts_on",
-           "did_you_mean", "yes_no",
+           "did_you_mean", "yes_no", "sorry",
            *(f"digit:{d}" for d in range(10)))
 
 
@@ -80,6 +80,7 @@ def render(action):
 
 
 MENU_ASK = "ask:menu+message_option+language_option[123089]"
+WELCOME_MENU = "ask:welcome+menu+message_option+language_option[123089]"
 
 
 def run_table(rows, caller=None, view=STARTER, settings=None):
@@ -94,19 +95,54 @@ def run_table(rows, caller=None, view=STARTER, settings=None):
     return state
 
 
-def test_first_call_asks_language_and_remembers_choice():
+def test_first_call_asks_language_then_plays_the_first_lesson_at_once():
+    state = run_table([
+        (None, ["nav:welcome", "nav:language", "ask:welcome+language:es+language:qu[12]"]),
+        (a.Key("2"), ["lang:qu", "nav:lesson_start", "say:first_lesson", "play:1:es@0"]),
+        (a.Key("0", position_ms=5_000), ["listen:1:5000/120000:auto:heard=5000", "save:1@5000",
+                                         "nav:menu", MENU_ASK]),
+        (a.Key("2"), ["nav:lesson_start", "say:keys_help", "play:2:es@0"]),  # keys told now
+    ], caller=Caller(first_time=True))
+    assert state.language == "qu"
+
+
+def test_first_call_silence_assumes_spanish_and_plays_the_first_lesson():
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:language", "ask:language[12]"]),
-        (a.Key("2"), ["lang:qu", "nav:menu", MENU_ASK]),
+        (None, ["nav:welcome", "nav:language", "ask:welcome+language:es+language:qu[12]"]),
+        (a.Silence(), ["lang:es", "nav:lesson_start", "say:first_lesson", "play:1:es@0"]),
+    ], caller=Caller(first_time=True))
+
+
+def test_a_key_during_a_spoken_hint_acts_on_the_lesson_it_introduces():
+    engine = MenuEngine(STARTER, Settings())
+    state, _ = engine.start(Caller(first_time=True))
+    state, actions = engine.handle(state, a.Key("1"))
+    assert actions[-2].keys == actions[-1].keys  # the hint takes the lesson's keys
+    state, actions = engine.handle(state, a.Key("0"))  # pressed during "first_lesson"
+    assert [render(x) for x in actions] == ["listen:1:0/120000:auto:heard=0", "save:1@0",
+                                           "nav:menu", MENU_ASK]
+
+
+def test_the_first_lesson_at_once_can_be_turned_off():
+    settings = Settings(menu=replace(Settings().menu, first_lesson_at_once=False))
+    run_table([
+        (None, ["nav:welcome", "nav:language", "ask:welcome+language:es+language:qu[12]"]),
+        (a.Key("1"), ["lang:es", "nav:menu", MENU_ASK]),
+    ], caller=Caller(first_time=True), settings=settings)
+
+
+def test_a_returning_caller_is_not_given_the_first_lesson():
+    run_table([
+        (None, ["nav:welcome", "nav:language", "ask:welcome+language:es+language:qu[12]"]),
+        (a.Key("1"), ["lang:es", "nav:menu", MENU_ASK]),
     ], caller=Caller())
 
 
 def test_known_listener_goes_straight_to_menu_and_quechua_falls_back_to_spanish():
     engine = MenuEngine(STARTER, Settings())
     state, actions = engine.start(Caller(language="qu"))
-    welcome = actions[1].prompts[0]
+    welcome, *menu_prompts = actions[-1].prompts  # the welcome opens the menu question
     assert (welcome.name, welcome.language) == ("welcome", "qu")
-    menu_prompts = actions[-1].prompts
     assert {p.language for p in menu_prompts} == {"es"}  # no Quechua menu recorded yet
     state, actions = engine.handle(state, a.Key("3"))
     play = actions[-1]
@@ -115,7 +151,7 @@ def test_known_listener_goes_straight_to_menu_and_quechua_falls_back_to_spanish(
 
 def test_lesson_by_key_plays_to_the_end_and_is_logged_complete():
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu", MENU_ASK]),
+        (None, ["nav:welcome", "nav:menu", WELCOME_MENU]),
         (a.Key("2"), ["nav:lesson_start", "say:keys_help", "play:2:es@0"]),
         (a.PlaybackEnded(2 * MINUTE), [f"listen:2:{2 * MINUTE}/{2 * MINUTE}:key:heard={2 * MINUTE}",
                                        "nav:lesson_75", "nav:lesson_end", "clear:2", "ask:lesson_end[1840]"]),
@@ -125,7 +161,7 @@ def test_lesson_by_key_plays_to_the_end_and_is_logged_complete():
 
 def test_every_playback_key():
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu", MENU_ASK]),
+        (None, ["nav:welcome", "nav:menu", WELCOME_MENU]),
         (a.Key("1"), ["nav:lesson_start", "say:keys_help", "play:1:es@0"]),
         (a.Key("9", position_ms=30_000), ["play:1:es@40000"]),  # forward 10 s
         (a.Key("7", position_ms=45_000), ["play:1:es@35000"]),  # back 10 s
@@ -145,7 +181,7 @@ def test_every_playback_key():
 
 def test_forward_past_the_end_finishes_the_lesson_without_completing_it():
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu", MENU_ASK]),
+        (None, ["nav:welcome", "nav:menu", WELCOME_MENU]),
         (a.Key("1"), ["nav:lesson_start", "say:keys_help", "play:1:es@0"]),
         (a.Key("9", position_ms=115_000),
          ["listen:1:115000/120000:key:heard=115000", "nav:lesson_75", "save:1@115000",
@@ -156,12 +192,12 @@ def test_forward_past_the_end_finishes_the_lesson_without_completing_it():
 def test_resume_where_she_stopped_on_a_later_call():
     caller = Caller(language="es", progress={2: 61_000})
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu", MENU_ASK]),
+        (None, ["nav:welcome", "nav:menu", WELCOME_MENU]),
         (a.Key("2"), ["ask:resume[12]"]),
         (a.Key("1"), ["nav:resume", "nav:lesson_start", "say:keys_help", "play:2:es@61000"]),
     ], caller=caller)
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu", MENU_ASK]),
+        (None, ["nav:welcome", "nav:menu", WELCOME_MENU]),
         (a.Key("2"), ["ask:resume[12]"]),
         (a.Key("2"), ["nav:lesson_start", "say:keys_help", "play:2:es@0"]),
     ], caller=caller)
@@ -169,7 +205,7 @@ def test_resume_where_she_stopped_on_a_later_call():
 
 def test_resume_question_unanswered_resumes():
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu", MENU_ASK]),
+        (None, ["nav:welcome", "nav:menu", WELCOME_MENU]),
         (a.Key("2"), ["ask:resume[12]"]),
         (a.Silence(), ["ask:no_input+resume[12]"]),
         (a.Silence(), ["ask:no_input+resume[12]"]),
@@ -179,7 +215,7 @@ def test_resume_question_unanswered_resumes():
 
 def test_silence_three_times_plays_a_lesson_once_then_says_goodbye():
     state = run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu", MENU_ASK]),
+        (None, ["nav:welcome", "nav:menu", WELCOME_MENU]),
         (a.Silence(), ["nav:menu", "ask:no_input+" + MENU_ASK[4:]]),
         (a.Silence(), ["nav:menu", "ask:no_input+" + MENU_ASK[4:]]),
         # the first lesson she has not finished, instead of hanging up on her
@@ -199,7 +235,7 @@ def test_silence_three_times_plays_a_lesson_once_then_says_goodbye():
 
 def test_wrong_keys_are_explained_and_counted():
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu", MENU_ASK]),
+        (None, ["nav:welcome", "nav:menu", WELCOME_MENU]),
         (a.Key("6"), ["nav:menu", "ask:invalid+" + MENU_ASK[4:]]),
         (a.Key("*"), ["nav:menu", "ask:invalid+" + MENU_ASK[4:]]),
         (a.Key("3"), ["nav:lesson_start", "say:keys_help", "play:3:es@0"]),
@@ -208,8 +244,8 @@ def test_wrong_keys_are_explained_and_counted():
 
 def test_voice_picks_a_lesson_by_keyword_or_number_and_rejects_guesses():
     state = run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu",
-                "ask:menu+message_option+language_option+voice_hint[123089]"]),
+        (None, ["nav:welcome", "nav:menu",
+                "ask:welcome+menu+message_option+language_option+voice_hint[123089]"]),
         (a.Word(None, 0.2, accepted=False),
          ["nav:menu", "ask:not_understood+menu+message_option+language_option+voice_hint[123089]"]),
         (a.Word("polvo", 0.9), ["nav:lesson_start", "say:keys_help", "play:3:es@0"]),
@@ -224,8 +260,8 @@ def test_voice_picks_a_lesson_by_keyword_or_number_and_rejects_guesses():
 
 def test_unsure_voice_command_to_leave_a_lesson_is_confirmed():
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu",
-                "ask:menu+message_option+language_option+voice_hint[123089]"]),
+        (None, ["nav:welcome", "nav:menu",
+                "ask:welcome+menu+message_option+language_option+voice_hint[123089]"]),
         (a.Key("1"), ["nav:lesson_start", "say:keys_help", "play:1:es@0"]),
         (a.Word("menú", 0.65, position_ms=20_000), ["ask:confirm_menu[12]"]),
         (a.Word("no", 0.9), ["play:1:es@20000"]),
@@ -237,7 +273,7 @@ def test_unsure_voice_command_to_leave_a_lesson_is_confirmed():
 
 def test_sure_voice_command_acts_at_once():
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu", MENU_ASK]),
+        (None, ["nav:welcome", "nav:menu", WELCOME_MENU]),
         (a.Key("1"), ["nav:lesson_start", "say:keys_help", "play:1:es@0"]),
         (a.Word("atrás", 0.95, position_ms=25_000), ["play:1:es@15000"]),
         (a.Word("siguiente", 0.95, position_ms=16_000),
@@ -248,7 +284,7 @@ def test_sure_voice_command_acts_at_once():
 
 def test_leave_a_message_listen_back_and_keep_it():
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu", MENU_ASK]),
+        (None, ["nav:welcome", "nav:menu", WELCOME_MENU]),
         (a.Key("8"), ["nav:message", "say:record_intro", "record"]),
         (a.Recorded("m1.wav", 400), ["discard:m1.wav", "nav:message",
                                      "say:record_empty+record_intro", "record"]),
@@ -297,7 +333,7 @@ def test_submenus_go_down_and_back_up():
                    menus=(Menu("epp", "Equipo", "main", "1"),))
     view.prompts[("title:menu:epp", "es")] = "h-epp"
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu", "ask:menu+title:menu:epp+message_option+language_option[12089]"]),
+        (None, ["nav:welcome", "nav:menu", "ask:welcome+menu+title:menu:epp+message_option+language_option[12089]"]),
         (a.Key("1"), ["nav:menu", "ask:title:menu:epp[120]"]),
         (a.Key("2"), ["nav:lesson_start", "say:keys_help", "play:2:es@0"]),
         (a.Key("0", position_ms=1000), ["listen:2:1000/120000:key:heard=1000", "save:2@1000",
@@ -310,7 +346,7 @@ def test_menu_prompt_names_each_item_with_its_key():
     engine = MenuEngine(STARTER, Settings())
     _, actions = engine.start(Caller(language="es"))
     names = [p.name for p in actions[-1].prompts]
-    assert names[:5] == ["menu", "para", "title:epp", "marque", "digit:1"]
+    assert names[:6] == ["welcome", "menu", "para", "title:epp", "marque", "digit:1"]
     assert names.count("marque") == 3
 
 
@@ -318,7 +354,7 @@ def test_long_pause_ends_the_call_with_the_place_kept():
     settings = Settings()
     settings = replace(settings, menu=replace(settings.menu, max_attempts=2))
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu", MENU_ASK]),
+        (None, ["nav:welcome", "nav:menu", WELCOME_MENU]),
         (a.Key("1"), ["nav:lesson_start", "say:keys_help", "play:1:es@0"]),
         (a.Key("5", position_ms=70_000), ["save:1@70000", "pause"]),
         (a.Silence(), ["pause"]),
@@ -330,7 +366,7 @@ def test_long_pause_ends_the_call_with_the_place_kept():
 def test_after_her_first_lesson_she_is_offered_a_call_for_new_lessons_once():
     caller = Caller(language="es", offer_alerts=True)
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu", MENU_ASK]),
+        (None, ["nav:welcome", "nav:menu", WELCOME_MENU]),
         (a.Key("1"), ["nav:lesson_start", "say:keys_help", "play:1:es@0"]),
         (a.PlaybackEnded(2 * MINUTE), [f"listen:1:{2 * MINUTE}/{2 * MINUTE}:key:heard={2 * MINUTE}",
                                        "nav:lesson_75", "nav:lesson_end", "clear:1",
@@ -345,7 +381,7 @@ def test_after_her_first_lesson_she_is_offered_a_call_for_new_lessons_once():
 
 def test_an_alert_call_starts_with_its_lesson():
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:lesson_start", "say:keys_help", "play:3:es@0"]),
+        (None, ["nav:welcome", "nav:lesson_start", "say:welcome+keys_help", "play:3:es@0"]),
     ], caller=Caller(language="es", start_lesson=3))
 
 
@@ -368,8 +404,8 @@ def test_every_prompt_the_engine_names_is_in_the_starter_pack():
 
 def test_a_word_heard_without_confidence_is_offered_not_acted_on():
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu",
-                "ask:menu+message_option+language_option+voice_hint[123089]"]),
+        (None, ["nav:welcome", "nav:menu",
+                "ask:welcome+menu+message_option+language_option+voice_hint[123089]"]),
         (a.Word("polvo", 0.5, accepted=False), ["ask:did_you_mean+yes_no[12]"]),
         (a.Word("no", 0.9), ["nav:menu", "ask:menu+message_option+language_option+voice_hint[123089]"]),
         (a.Word("polvo", 0.45, accepted=False), ["ask:did_you_mean+yes_no[12]"]),
@@ -377,8 +413,8 @@ def test_a_word_heard_without_confidence_is_offered_not_acted_on():
     ], caller=Caller(language="es", voice=True))
     # far too unsure: not even offered
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu",
-                "ask:menu+message_option+language_option+voice_hint[123089]"]),
+        (None, ["nav:welcome", "nav:menu",
+                "ask:welcome+menu+message_option+language_option+voice_hint[123089]"]),
         (a.Word("polvo", 0.2, accepted=False),
          ["nav:menu", "ask:not_understood+menu+message_option+language_option+voice_hint[123089]"]),
     ], caller=Caller(language="es", voice=True))
@@ -391,7 +427,7 @@ def test_a_lesson_heard_to_the_end_asks_its_question():
     view.prompts.update({("quiz_right", "es"): "h-right", ("quiz_wrong", "es"): "h-wrong"})
     end = f"listen:2:{2 * MINUTE}/{2 * MINUTE}:key:heard={2 * MINUTE}"
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu", "ask:menu+message_option+language_option[12089]"]),
+        (None, ["nav:welcome", "nav:menu", "ask:welcome+menu+message_option+language_option[12089]"]),
         (a.Key("2"), ["nav:lesson_start", "say:keys_help", "play:2:es@0"]),
         (a.PlaybackEnded(2 * MINUTE), [end, "nav:lesson_75", "nav:lesson_end", "clear:2",
                                        "ask:quiz:terreno[12]"]),
@@ -403,7 +439,7 @@ def test_a_lesson_heard_to_the_end_asks_its_question():
     ], view=view)
     # leaving the lesson early: no question
     run_table([
-        (None, ["nav:welcome", "say:welcome", "nav:menu", "ask:menu+message_option+language_option[12089]"]),
+        (None, ["nav:welcome", "nav:menu", "ask:welcome+menu+message_option+language_option[12089]"]),
         (a.Key("2"), ["nav:lesson_start", "say:keys_help", "play:2:es@0"]),
         (a.Key("9", position_ms=115_000), ["listen:2:115000/120000:key:heard=115000",
                                            "nav:lesson_75", "save:2@115000",
