@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
         menus,
         messages,
         prompts,
+        simulator,
         staff,
         timing,
     )
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     i18n.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
-    for module in (auth, lessons, prompts, menus, messages, line, dashboard, staff):
+    for module in (auth, lessons, prompts, menus, messages, line, simulator, dashboard, staff):
         app.register_blueprint(module.bp)
     app.add_url_rule("/", "index", auth.index)
     return app

@@ -29,7 +29,8 @@ def build(data: Path, lessons: int = 3) -> config.Settings:
         catalog.set_recording(db, lesson_id, "es", prepared.hash, speaker="voz", synthetic=True)
         _prompt(db, settings, synth, f"title:leccion-{n}", f"Lección {n}")
     for name, text in (("menu", "Menú principal."), ("message_option", "Para dejar un mensaje."),
-                       ("language_option", "Para cambiar de idioma.")):
+                       ("language_option", "Para cambiar de idioma."),
+                       ("welcome", "Bienvenida a pallay."), ("language", "Para español, uno.")):
         _prompt(db, settings, synth, name, text)
     db.conn.close()
     return settings

@@ -169,7 +169,29 @@ def test_a_leader_grows_the_menu_records_publishes_and_sees_the_listen(panel, br
 
 
 PAGES = ["/lecciones/", "/lecciones/1", "/lecciones/nueva", "/menus/", "/avisos/",
-         "/avisos/pendientes", "/mensajes/", "/estadisticas/", "/usuarios/"]
+         "/avisos/pendientes", "/mensajes/", "/linea/", "/simulador/", "/estadisticas/",
+         "/usuarios/"]
+
+
+def test_the_simulator_plays_the_call_and_takes_keys(panel, browser, shots):
+    settings, base = panel
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    _log_in(page, base)
+    page.goto(f"{base}/simulador/")
+    page.click("[data-sim-call]")
+    status = page.locator("[data-sim-status]")
+    status.filter(has_text="Escuchando").wait_for()
+    page.wait_for_function("document.querySelector('[data-sim-audio]').currentTime > 0")
+    page.locator("[data-key='1']:not([disabled])").click()  # Spanish, or the first lesson
+    page.screenshot(path=shots / "phone-simulator-call.png", full_page=True)
+    page.click("[data-sim-hangup]")
+    status.filter(has_text="Llamada terminada").wait_for()
+    db = store.connect(settings.db_path)
+    steps = [r[0] for r in db.execute("SELECT step FROM nav_events WHERE channel = 'simulator' "
+                                      "ORDER BY rowid")]
+    assert steps[0] == "welcome" and steps[-1] == "hangup" and len(steps) >= 3
+    context.close()
 
 
 @pytest.mark.parametrize("size", ["phone", "desktop"])
