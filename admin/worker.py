@@ -17,7 +17,7 @@ from pathlib import Path
 from audio_lessons import media
 from audio_lessons.config import MediaSettings
 
-NICE = 10
+NICE = 19  # the lowest priority: pages first, the upload when a core is free
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 

@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
             thread = threading.Thread(target=lambda: took.append(uploader.upload(wav, 1)))
             thread.start()
             time.sleep(1.0)  # let the body arrive so the pages are timed while it is processed
-            busy = _time_pages(client, repeat=3)
+            busy = _time_pages(client, repeat=5)
             still = thread.is_alive()
             thread.join()
             memory_after = _memory_mb(child.pid)

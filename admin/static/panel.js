@@ -75,7 +75,7 @@ function setupUpload(form) {
     recorder.onstop = () => {
       stream.getTracks().forEach((t) => t.stop());
       recorded = new Blob(chunks, { type: recorder.mimeType || "audio/webm" });
-      chosen.textContent = "🎙 " + Math.round(recorded.size / 1024) + " KB";
+      chosen.textContent = "● " + Math.round(recorded.size / 1024) + " KB";
       start.hidden = false; stop.hidden = true;
       say(form, "Grabación lista: pulse «Subir».");
     };

@@ -42,7 +42,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!queue.length) { reply({ key: null }); return; }
     audio.src = queue.shift();
     audio.onended = playNext;
-    audio.play().catch(() => { status.textContent = "▶"; });
+    audio.play().catch(() => { status.textContent = "Pulse play"; });
   }
 
   function show(step) {
@@ -51,18 +51,18 @@ document.addEventListener("DOMContentLoaded", () => {
     if (step.do === "end") { end(); return; }
     allow(step.keys || "");
     if (step.do === "play") {
-      status.textContent = "🔊 " + (box.dataset.hearing || "Escuchando…");
+      status.textContent = (box.dataset.hearing || "Escuchando…");
       queue = step.audio.slice();
       playNext();
     } else if (step.do === "lesson") {
-      status.textContent = "🎧 " + (box.dataset.lesson || "Lección");
+      status.textContent = (box.dataset.lesson || "Lección");
       queue = [];
       audio.src = step.audio;
       audio.onended = () => reply({ key: null, position_ms: Math.round(audio.duration * 1000) });
       audio.onloadedmetadata = () => { audio.currentTime = step.offset_ms / 1000; };
       audio.play().catch(() => {});
     } else if (step.do === "wait") {
-      status.textContent = "⌨ " + (box.dataset.waiting || "Esperando una tecla…");
+      status.textContent = (box.dataset.waiting || "Esperando una tecla…");
       now.textContent = step.keys ? "[" + step.keys.split("").join(" ") + "]" : "";
       waiter = setTimeout(() => reply({ key: null }), step.timeout_s * 1000);
     } else {
@@ -75,7 +75,7 @@ document.addEventListener("DOMContentLoaded", () => {
     allow("");
     hangup.disabled = true;
     call.disabled = false;
-    status.textContent = "☎ " + (box.dataset.ended || "Llamada terminada.");
+    status.textContent = (box.dataset.ended || "Llamada terminada.");
   }
 
   keys.forEach((k) => k.addEventListener("click", () => {
