@@ -63,7 +63,10 @@ function setupUpload(form) {
   });
   const start = form.querySelector("[data-record]");
   const stop = form.querySelector("[data-stop]");
-  if (!navigator.mediaDevices || !window.MediaRecorder) { start.hidden = true; }
+  if (!navigator.mediaDevices || !window.MediaRecorder) {
+    start.hidden = true;  // browsers allow the microphone only on https or on this machine
+    form.querySelector("[data-mic-hint]").hidden = false;
+  }
   let recorder = null;
   start.addEventListener("click", async () => {
     let stream;
