@@ -7,7 +7,7 @@ from flask import Blueprint, abort, g, render_template, request, send_file, url_
 from admin import auth, forms, uploads, worker
 from admin.db import get_db, settings, synthesizer
 from admin.i18n import gettext as _
-from audio_lessons import catalog, media, menus, recordings
+from audio_lessons import catalog, media, menus, recordings, speech
 from audio_lessons import lessons as lesson_rules
 from audio_lessons.errors import PallayError
 
@@ -103,6 +103,19 @@ def restore(lesson_id: int):
     except (PallayError, ValueError) as exc:
         return uploads.failed(str(exc), target)
     return uploads.done(_("Grabación anterior restaurada."), target)
+
+
+@bp.route("/<int:lesson_id>/palabras", methods=["POST"])
+def check_words(lesson_id: int):
+    """Can the configured recogniser hear this lesson's keywords? (slow: synthetic trials)"""
+    lesson = _lesson_or_404(lesson_id)
+    recognizer = speech.from_settings(settings())
+    if recognizer is None:
+        return uploads.failed(_("La voz no está activada en este equipo ([speech] engine y model): "
+                                "las oyentes eligen con las teclas."),
+                              url_for("lessons.show", lesson_id=lesson.id))
+    reports = lesson_rules.check_keywords(get_db(), lesson.id, recognizer)
+    return render_template("lessons/words.html", lesson=lesson, reports=reports)
 
 
 @bp.route("/<int:lesson_id>/borrar", methods=["POST"])

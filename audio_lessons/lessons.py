@@ -94,3 +94,16 @@ def remove(db: sqlite_utils.Database, lesson_id: int) -> None:
     with catalog.store.write(db):
         db.execute("DELETE FROM prompts WHERE name IN (?, ?)",
                    [f"title:{lesson.slug}", f"quiz:{lesson.slug}"])
+
+
+def check_keywords(db: sqlite_utils.Database, lesson_id: int, recognizer) -> list:
+    """How well ``recognizer`` hears each of a lesson's spoken keywords, and what it confuses
+    them with, against the words callers may say in the same menu (``speech.keywords``)."""
+    from audio_lessons import keymap
+    from audio_lessons.speech import keywords
+
+    lesson = catalog.get_lesson(db, lesson_id)
+    neighbours = [w for le in catalog.list_lessons(db) if le.menu == lesson.menu
+                  and le.id != lesson.id for w in le.keywords]
+    in_use = [*keymap.MENU_WORDS, *keymap.DIGIT_WORDS, *neighbours]
+    return [keywords.check_keyword(word, recognizer, in_use) for word in lesson.keywords]

@@ -6,6 +6,7 @@ Media goes through the real ffmpeg pipeline; speech for prompts comes from the f
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
@@ -17,7 +18,7 @@ from admin import create_app
 from audio_lessons import catalog, config, events, menus, store
 from audio_lessons.synth import FakeSynthesizer
 from tests.admin_panel import PASSWORD, build, csrf, login, speech_file, token
-from tests.conftest import require_program
+from tests.conftest import SPHINX_MODEL, require, require_program
 
 EDITOR_PAGES = ["/lecciones/", "/lecciones/nueva", "/lecciones/1", "/avisos/", "/avisos/pendientes",
                 "/menus/", "/mensajes/"]
@@ -492,3 +493,24 @@ def test_an_admin_manages_users_but_the_last_admin_stays(app, db):
     assert login(app.test_client(), "lucia", "clave-nueva-larga").status_code == 302
     assert post(admin, "/usuarios/lucia", {"action": "remove"}).status_code == 302
     assert login(app.test_client(), "lucia", "clave-nueva-larga").status_code == 401
+
+
+# ---- spoken keywords ----------------------------------------------------------------------------
+
+def test_checking_keywords_without_a_speech_model_says_voice_is_off(editor):
+    answer = post(editor, "/lecciones/1/palabras")
+    assert "La voz no está activada" in editor.get(answer.headers["Location"]).text
+
+
+@pytest.mark.slow
+def test_checking_keywords_with_the_real_recogniser_reports_each_word(settings, db):
+    require(SPHINX_MODEL.exists(), f"PocketSphinx Spanish model missing at {SPHINX_MODEL}")
+    require_program("espeak-ng")
+    catalog.update_lesson(db, 1, keywords="mercurio")
+    with_voice = dataclasses.replace(settings, speech=dataclasses.replace(
+        settings.speech, engine="pocketsphinx", model=str(SPHINX_MODEL)))
+    app = create_app(with_voice, {"TESTING": True},
+                     synthesizer=FakeSynthesizer(settings.cache_dir))
+    page = post(client_as(app, "eva"), "/lecciones/1/palabras")
+    assert page.status_code == 200 and "mercurio" in page.text
+    assert "bien" in page.text or "se confunde con" in page.text
