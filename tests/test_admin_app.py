@@ -95,6 +95,9 @@ def test_the_session_cookie_works_over_plain_http_and_is_not_readable_by_scripts
     answer = login(app.test_client(), "eva")
     cookie = answer.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    page = app.test_client().get("/entrar")
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]  # no script from outside
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_a_session_idle_past_its_lifetime_must_log_in_again(app):
