@@ -14,12 +14,17 @@ bp = Blueprint("prompts", __name__, url_prefix="/avisos")
 bp.before_request(auth.require("editor"))
 
 
+# How prompts are grouped on the page, by the first part of their name (Spanish labels).
+GROUPS = {"title": "Títulos de lecciones y menús", "digit": "Números", "quiz": "Preguntas"}
+OTHERS = "Lo que dice la línea"
+
+
 @bp.route("/")
 def index():
     found = prompts.list_prompts(get_db())
-    groups: dict[str, list[prompts.Prompt]] = {}
+    groups: dict[str, list[prompts.Prompt]] = {OTHERS: []}
     for p in found:
-        groups.setdefault(p.name.split(":")[0], []).append(p)
+        groups.setdefault(GROUPS.get(p.name.split(":")[0], OTHERS), []).append(p)
     return render_template("prompts/index.html", groups=groups, total=len(found))
 
 

@@ -44,6 +44,15 @@ def panel(tmp_path_factory):
     waitress = pytest.importorskip("waitress")
     data = tmp_path_factory.mktemp("browser") / "data"
     settings = build(data, lessons=7)  # like the starter pack: the main menu is full
+    settings.messages_dir.mkdir(parents=True)
+    speech_file(settings.messages_dir / "m1.wav", "Hola, quiero saber del mercurio.", ["-ar", "8000"])
+    db = store.connect(settings.db_path)
+    with store.write(db):
+        db["messages"].insert({"id": "m1", "listener": "ab" * 16, "channel": "phone",
+                               "device": "line-1", "language": "es", "path": "m1.wav",
+                               "duration_ms": 2500, "created_at": store.now(), "heard": 0,
+                               "urgent": 1, "tags": '["mercurio"]', "note": "Llamar a su grupo"})
+    db.conn.close()
     app = create_app(settings, synthesizer=Pyttsx3Synthesizer(settings.voice, settings.cache_dir))
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -169,7 +178,7 @@ def test_a_leader_grows_the_menu_records_publishes_and_sees_the_listen(panel, br
 
 
 PAGES = ["/lecciones/", "/lecciones/1", "/lecciones/nueva", "/menus/", "/avisos/",
-         "/avisos/pendientes", "/mensajes/", "/linea/", "/simulador/", "/estadisticas/",
+         "/avisos/pendientes", "/mensajes/", "/mensajes/m1", "/linea/", "/simulador/", "/estadisticas/",
          "/usuarios/"]
 
 

@@ -37,7 +37,9 @@ def test_every_phrase_of_the_panel_has_an_english_translation(tmp_path):
     for name in reports.TABLES:  # table titles and column names are shown through _() too
         table = reports.table(db, name, stats.filters())
         assert table.title in english and all(c in english for c in table.columns), name
-    shown = {*live.KIND.values(), *outgoing.KIND.values(), *outgoing.STATUS.values()}
+    from admin import prompts
+    shown = {*live.KIND.values(), *outgoing.KIND.values(), *outgoing.STATUS.values(),
+             *prompts.GROUPS.values(), prompts.OTHERS}
     missing = sorted(p for p in phrases() | shown if p not in english)
     assert not missing, f"add to admin/translations/en.toml: {missing}"
     assert len(phrases()) > 100  # the extraction itself works
