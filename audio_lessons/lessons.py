@@ -11,7 +11,7 @@ import logging
 
 import sqlite_utils
 
-from audio_lessons import catalog, prompts
+from audio_lessons import catalog, prompts, store
 from audio_lessons.config import Settings
 from audio_lessons.errors import CatalogError
 from audio_lessons.synth import Synthesizer
@@ -91,7 +91,7 @@ def remove(db: sqlite_utils.Database, lesson_id: int) -> None:
     """Delete a lesson and its title and quiz prompts (its listening history stays)."""
     lesson = catalog.get_lesson(db, lesson_id)
     catalog.delete_lesson(db, lesson_id)
-    with catalog.store.write(db):
+    with store.write(db):
         db.execute("DELETE FROM prompts WHERE name IN (?, ?)",
                    [f"title:{lesson.slug}", f"quiz:{lesson.slug}"])
 

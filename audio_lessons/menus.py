@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
-from audio_lessons import catalog, prompts
+from audio_lessons import catalog, prompts, store
 from audio_lessons.config import Settings
 from audio_lessons.errors import CatalogError
 from audio_lessons.synth import Synthesizer
@@ -188,12 +188,12 @@ def swap_keys(db: sqlite_utils.Database, menu: str, key_a: str, key_b: str) -> N
 def _set_key(db: sqlite_utils.Database, item: Item, menu: str, key: str | None) -> None:
     if item.kind == "lesson":
         if key is None:
-            with catalog.store.write(db):
+            with store.write(db):
                 db.execute("UPDATE lessons SET key = NULL WHERE id = ?", [item.lesson_id])
         else:
             catalog.update_lesson(db, item.lesson_id, menu=menu, key=key)
     else:
-        with catalog.store.write(db):
+        with store.write(db):
             db.execute("UPDATE menus SET key = ? WHERE slug = ?", [key, item.slug])
 
 
@@ -206,7 +206,7 @@ def rename(db: sqlite_utils.Database, settings: Settings, synthesizer: Synthesiz
     if not title:
         raise CatalogError("El título no puede estar vacío.")
     find(tree(db), slug)
-    with catalog.store.write(db):
+    with store.write(db):
         db.execute("UPDATE menus SET title = ? WHERE slug = ?", [title, slug])
     prompts.synthesise(db, settings, synthesizer, f"title:menu:{slug}", "es", title,
                        keep_recorded=True)
@@ -215,5 +215,5 @@ def rename(db: sqlite_utils.Database, settings: Settings, synthesizer: Synthesiz
 def delete(db: sqlite_utils.Database, slug: str) -> None:
     """Remove an empty sub-menu and its title prompts."""
     catalog.delete_menu(db, slug)
-    with catalog.store.write(db):
+    with store.write(db):
         db.execute("DELETE FROM prompts WHERE name = ?", [f"title:menu:{slug}"])
