@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= data
 # Extra Debian packages the test suite needs beyond what running pallay needs.
-TEST_DEBS := asterisk-core-sounds-es-wav baresip alsa-utils
+TEST_DEBS := asterisk-core-sounds-es-wav baresip alsa-utils chromium chromium-driver
 # Where `make test` first looks for the speech models the suite needs: a folder holding them or a
 # model's .tar.gz (default: ../shared/models, beside this project's own clones, if it is there).
 # Without it, or if it does not hold them, they are downloaded from their official source; every

@@ -276,8 +276,12 @@ def set_prompt(db: sqlite_utils.Database, name: str, language: str, media_hash: 
 
 
 def add_menu(db: sqlite_utils.Database, slug: str, title: str, parent: str = ROOT_MENU,
-             key: str | int | None = None) -> str:
-    """Create a sub-menu of ``parent`` under ``key`` (the lowest free key if None); returns the key."""
+             key: str | int | None = None, gather: tuple[str, ...] = ()) -> str:
+    """Create a sub-menu of ``parent`` under ``key`` (the lowest free key if None); returns the key.
+
+    ``gather``: keys of lessons of ``parent`` that move into the new sub-menu (as its keys 1, 2...),
+    so a full menu can grow: its last lesson's key becomes the sub-menu "more lessons".
+    """
     _check_slug(slug, "el menú")
     title = labels.check_title(title)
     with store.write(db):
@@ -287,11 +291,31 @@ def add_menu(db: sqlite_utils.Database, slug: str, title: str, parent: str = ROO
         if menu_depth(db, parent) >= MAX_DEPTH:
             _fail(f"Un menú no puede tener más de {MAX_DEPTH} niveles: "
                   f"«{parent}» ya está en el último nivel.")
-        key = _choose_key(db, parent, key, submenu=None)
+        moving = _gather(db, parent, gather)
+        key = _choose_key(db, parent, key if key is not None or not gather else gather[0],
+                          submenu=None)
         position = db.execute("SELECT coalesce(max(position), 0) + 1 FROM menus").fetchone()[0]
         db.conn.execute("INSERT INTO menus (slug, title, parent, key, position) VALUES (?, ?, ?, ?, ?)",
                         [slug, title, parent, key, position])
+        for n, lesson_id in enumerate(moving, start=1):
+            db.conn.execute("UPDATE lessons SET menu = ?, key = ?, updated_at = ? WHERE id = ?",
+                            [slug, str(n), store.now(), lesson_id])
     return key
+
+
+def _gather(db: sqlite_utils.Database, menu: str, keys: tuple[str, ...]) -> list[int]:
+    """Ids of the lessons of ``menu`` on ``keys``, their keys freed (inside the caller's write)."""
+    ids = []
+    for key in keys:
+        row = db.execute("SELECT id FROM lessons WHERE menu = ? AND key = ?",
+                         [menu, str(key)]).fetchone()
+        if not row:
+            _fail(f"No hay ninguna lección en la tecla {key} del menú «{menu}».")
+        ids.append(row[0])
+    if ids:
+        db.conn.execute(f"UPDATE lessons SET key = NULL WHERE id IN ({', '.join('?' * len(ids))})",
+                        ids)
+    return ids
 
 
 def delete_menu(db: sqlite_utils.Database, slug: str) -> None:
@@ -369,3 +393,14 @@ def view(db: sqlite_utils.Database) -> CatalogView:
     prompts = {(name, language): media for name, language, media in db.execute(
         "SELECT p.name, p.language, p.media FROM prompts p JOIN media m ON m.hash = p.media")}
     return CatalogView(menus=menus, lessons=lessons, prompts=prompts)
+
+
+def languages(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    """(code, name) of every configured language, in menu order."""
+    return [tuple(row) for row in db.execute("SELECT code, name FROM languages ORDER BY position")]
+
+
+def prompt_media(db: sqlite_utils.Database) -> list[tuple[str, str, str]]:
+    """(name, language, media hash) of every prompt that has audio."""
+    return [tuple(row) for row in db.execute(
+        "SELECT p.name, p.language, p.media FROM prompts p JOIN media m ON m.hash = p.media")]

@@ -269,19 +269,28 @@ def db_backup(ctx: click.Context, path: Path) -> None:
 
 
 @main.command()
+@click.option("--host", help="Address of the admin panel (default: [admin] host, 0.0.0.0).")
+@click.option("--port", type=int, help="Port of the admin panel (default: [admin] port, 8080).")
 @click.pass_context
-def serve(ctx: click.Context) -> None:
-    """Atiende con todos los servicios instalados (hoy, la línea telefónica) hasta que se detenga.
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Atiende con todos los servicios instalados (línea telefónica, panel) hasta que se detenga.
 
-    Ejemplo: pallay --data /srv/pallay serve
+    Ejemplo: pallay --data /srv/pallay serve --port 8080
     """
     services = {ep.name: ep.load() for ep in entry_points(group="pallay.services")}
     if not services:
         raise click.ClickException("No hay ningún servicio de pallay instalado.")
+    settings = _settings(ctx)
+    admin = dataclasses.replace(settings.admin, host=host or settings.admin.host,
+                                port=port or settings.admin.port)
+    settings = dataclasses.replace(settings, admin=admin)
     click.echo(f"En servicio: {', '.join(sorted(services))} (Ctrl-C para detener)", err=True)
+    if "admin-panel" in services:
+        click.echo(f"Panel de administración: http://{admin.host}:{admin.port}  (primera "
+                   f"cuenta: pallay users add NOMBRE --role admin)", err=True)
 
     async def run_all() -> None:
-        await asyncio.gather(*(run(_settings(ctx)) for run in services.values()))
+        await asyncio.gather(*(run(settings) for run in services.values()))
 
     try:
         asyncio.run(run_all())

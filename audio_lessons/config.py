@@ -139,6 +139,19 @@ class KioskSettings:
 
 
 @dataclass(frozen=True)
+class AdminSettings:
+    """The web panel (``pallay serve``): where it listens and how it keeps sessions."""
+
+    host: str = "0.0.0.0"  # every address of this machine, so leaders reach it on the LAN
+    port: int = 8080
+    threads: int = 6  # requests served at once (a long upload holds one)
+    max_upload_mb: int = 100  # bigger uploads get a friendly "too big" page
+    session_minutes: int = 480  # log-in lasts a working day
+    secure_cookies: bool = False  # True only behind HTTPS; plain HTTP on a LAN needs False
+    language: str = "es"  # es | en
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     media: MediaSettings = field(default_factory=MediaSettings)
@@ -148,6 +161,7 @@ class Settings:
     ivr: IvrSettings = field(default_factory=IvrSettings)
     sync: SyncSettings = field(default_factory=SyncSettings)
     kiosk: KioskSettings = field(default_factory=KioskSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
 
     @property
     def db_path(self) -> Path:
@@ -173,7 +187,7 @@ class Settings:
 
 SECTIONS = {"media": MediaSettings, "speech": SpeechSettings, "voice": VoiceSettings,
             "menu": MenuSettings, "ivr": IvrSettings, "sync": SyncSettings,
-            "kiosk": KioskSettings}
+            "kiosk": KioskSettings, "admin": AdminSettings}
 
 
 def load(data_dir: str | Path | None = None, config_file: str | Path | None = None,

@@ -18,7 +18,7 @@ from audio_lessons import store
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("phone", "kiosk")
+CHANNELS = ("phone", "kiosk", "simulator")  # simulator: the admin panel's phone simulator
 INPUT_METHODS = ("key", "voice", "button", "auto")
 NAV_STEPS = (
     "welcome",  # the greeting played

@@ -291,7 +291,7 @@ def summary(db: sqlite_utils.Database, **filter_by: DateLike) -> Summary:
 
 ROLLUP_TABLES = ("stats_lesson_day", "stats_device_lesson_day", "stats_device_day",
                  "stats_lesson_listener_day", "stats_listener_day", "stats_nav_day",
-                 "stats_people_day")
+                 "stats_people_day", "stats_facet_day")
 
 
 def rebuild(db: sqlite_utils.Database) -> None:
@@ -329,6 +329,9 @@ def rebuild(db: sqlite_utils.Database) -> None:
          f"SELECT {chan}, {dev}, {store.STATS_DAY_SQL.format(ts='at')}, step, count(*) "
          f"FROM nav_events WHERE rowid IN (SELECT min(rowid) FROM nav_events GROUP BY session, step) "
          f"GROUP BY 1, 2, 3, 4"),
+        (f"INSERT INTO stats_facet_day SELECT {chan}, {day}, coalesce(language, ''), "
+         f"coalesce(input_method, ''), CAST(strftime('%H', started_at, '-5 hours') AS INTEGER), "
+         f"count(*), sum(quartile >= 4) FROM listen_events GROUP BY 1, 2, 3, 4, 5"),
     ]
     with store.write(db):
         for sql in statements:

@@ -232,3 +232,52 @@ def m004_group_listening(db: sqlite_utils.Database) -> None:
             ON CONFLICT (channel, device, day) DO UPDATE SET people = people + excluded.people,
                 counted = counted + excluded.counted;
     END""")
+
+
+@migrations()
+def m005_admin_panel(db: sqlite_utils.Database) -> None:
+    # Staff of the admin panel: a scrypt hash, never the password; role admin | editor | viewer.
+    db.execute("CREATE TABLE users (name TEXT PRIMARY KEY, role TEXT NOT NULL, "
+               "password_hash TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)")
+    # Failed log-ins, kept a short while for rate limiting (by name and by address).
+    db.execute("CREATE TABLE login_failures (name TEXT NOT NULL, address TEXT NOT NULL, "
+               "at REAL NOT NULL)")
+    db.execute("CREATE INDEX login_failures_at ON login_failures (at)")
+    # What staff do with a caller's message; every listen is logged.
+    for column in ("note TEXT NOT NULL DEFAULT ''", "tags TEXT NOT NULL DEFAULT '[]'",
+                   "urgent INTEGER NOT NULL DEFAULT 0", "done INTEGER NOT NULL DEFAULT 0",
+                   "consent INTEGER NOT NULL DEFAULT 0", "lesson_id INTEGER"):
+        db.execute(f"ALTER TABLE messages ADD COLUMN {column}")
+    db.execute("CREATE TABLE message_listens (message_id TEXT NOT NULL, user TEXT NOT NULL, "
+               "at TEXT NOT NULL)")
+    db.execute("CREATE INDEX message_listens_message ON message_listens (message_id)")
+    # A speaker's consent to be heard, and who recorded it on her behalf.
+    db.execute("ALTER TABLE recordings ADD COLUMN consent_at TEXT")
+    db.execute("ALTER TABLE recordings ADD COLUMN added_by TEXT")
+    # A replaced recording is kept here (its media files are never deleted), so it can be restored.
+    # BEFORE INSERT fires for INSERT OR REPLACE too, so every path (CLI, panel) keeps history.
+    columns = "lesson_id, language, media, speaker, synthetic, script, created_at, consent_at, added_by"
+    db.execute(f"CREATE TABLE recording_history ({columns}, replaced_at TEXT NOT NULL)")
+    db.execute(f"""CREATE TRIGGER recordings_keep_history BEFORE INSERT ON recordings BEGIN
+        INSERT INTO recording_history ({columns}, replaced_at)
+            SELECT {columns}, strftime('%Y-%m-%dT%H:%M:%SZ', 'now') FROM recordings
+            WHERE lesson_id = NEW.lesson_id AND language = NEW.language AND media <> NEW.media;
+    END""")
+    # The dashboard's facets that the other rollups leave out: language, input method, hour.
+    day = STATS_DAY_SQL.format(ts="NEW.started_at")
+    hour = "CAST(strftime('%H', NEW.started_at, '-5 hours') AS INTEGER)"
+    db.execute("CREATE TABLE stats_facet_day (channel TEXT NOT NULL, day INTEGER NOT NULL, "
+               "language TEXT NOT NULL, input_method TEXT NOT NULL, hour INTEGER NOT NULL, "
+               "listens INTEGER NOT NULL, completions INTEGER NOT NULL, "
+               "PRIMARY KEY (channel, day, language, input_method, hour)) WITHOUT ROWID")
+    db.execute(f"""CREATE TRIGGER stats_facet_rollup AFTER INSERT ON listen_events BEGIN
+        INSERT INTO stats_facet_day VALUES (coalesce(NEW.channel, ''), {day},
+            coalesce(NEW.language, ''), coalesce(NEW.input_method, ''), {hour}, 1,
+            NEW.quartile >= 4)
+        ON CONFLICT (channel, day, language, input_method, hour) DO UPDATE SET
+            listens = listens + 1, completions = completions + excluded.completions;
+    END""")
+    db.execute("INSERT INTO stats_facet_day SELECT coalesce(channel, ''), "
+               f"{STATS_DAY_SQL.format(ts='started_at')}, coalesce(language, ''), "
+               "coalesce(input_method, ''), CAST(strftime('%H', started_at, '-5 hours') AS INTEGER), "
+               "count(*), sum(quartile >= 4) FROM listen_events GROUP BY 1, 2, 3, 4, 5")

@@ -15,9 +15,8 @@ import uuid
 
 import sqlite_utils
 
-from audio_lessons import listeners, store
+from audio_lessons import listeners, outgoing, store
 from audio_lessons.config import IvrSettings
-from audio_lessons.errors import CatalogError
 from ivr import outbound
 from ivr.ami import AmiClient, OriginateResult
 
@@ -50,25 +49,16 @@ def subscribe(db: sqlite_utils.Database, listener: str, number: str | None, on: 
 
 
 def subscribers(db: sqlite_utils.Database) -> list[str]:
-    return [r[0] for r in db.execute("SELECT listener FROM ivr_alert_optins ORDER BY consented_at")]
+    return outgoing.subscribers(db)
 
 
 def announce(db: sqlite_utils.Database, settings: IvrSettings, lesson_id: int,
              now: dt.datetime, at: dt.datetime | None = None) -> int:
-    """Queue a call with ``lesson_id`` to every opted-in listener, from ``at``; return how many."""
-    if not db.execute("SELECT 1 FROM lessons WHERE id = ?", [lesson_id]).fetchone():
-        raise CatalogError(f"No existe la lección {lesson_id}.")
-    batch = f"alert-{lesson_id}-{uuid.uuid4().hex[:8]}"
-    day = outbound.Hours.parse(settings.callback_hours, settings.timezone).local(now).date()
-    with store.write(db):
-        targets = subscribers(db)
-        for listener in targets:
-            outbound.insert(db, kind="alert", listener=listener, number=None, lesson_id=lesson_id,
-                            status="queued", max_tries=settings.alert_tries,
-                            retry_seconds=settings.alert_retry_minutes * 60, now=now,
-                            local_day=day.isoformat(), source=batch, at=at)
-    log.info("alert %s: %d call(s) queued for lesson %d", batch, len(targets), lesson_id)
-    return len(targets)
+    """Queue a call with ``lesson_id`` to every opted-in listener, from ``at``; return how many.
+
+    The rule lives in ``audio_lessons.outgoing`` (the admin panel announces too).
+    """
+    return outgoing.announce(db, settings, lesson_id, now, at)
 
 
 async def call_now(db: sqlite_utils.Database, settings: IvrSettings, secret: bytes,

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from audio_lessons import listeners, speech
+from audio_lessons import live as live_snapshot
 from audio_lessons.cli_spanish import os_reason
 from audio_lessons.config import Settings
 from audio_lessons.errors import ConfigError, PallayError
@@ -71,15 +72,23 @@ async def serve_outbound(settings: Settings, secret: bytes, ami: AmiClient | Non
                          clock: outbound.Clock = outbound.utc_now) -> Outbound:
     """Start AMI, the live view, the dialer and the missed-call intake as tasks."""
     ami = ami or ami_client(settings)
-    live = LiveCalls()
+    live = LiveCalls(snapshot=settings.data_dir / live_snapshot.SNAPSHOT)
     live.attach(ami)
     dialer = outbound.Dialer(settings.db_path, settings.ivr, ami, clock=clock)
     missed = MissedCalls(settings.ivr, secret, dialer)
     missed.attach(ami)
     ami.on_connect(_wake_on_connect(dialer))
     tasks = (asyncio.create_task(ami.run(), name="ami"),
-             asyncio.create_task(dialer.run(), name="dialer"))
+             asyncio.create_task(dialer.run(), name="dialer"),
+             asyncio.create_task(_heartbeat(live), name="live-heartbeat"))
     return Outbound(ami, live, dialer, missed, tasks)
+
+
+async def _heartbeat(live: LiveCalls) -> None:
+    """Rewrite the live snapshot now and then, so the panel can tell a quiet line from a dead one."""
+    while True:
+        live.publish()
+        await asyncio.sleep(live_snapshot.HEARTBEAT_SECONDS)
 
 
 def _wake_on_connect(dialer: outbound.Dialer):

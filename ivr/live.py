@@ -14,7 +14,9 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
+from audio_lessons import live
 from ivr.ami import AmiClient, AmiError, Message
 
 log = logging.getLogger(__name__)
@@ -63,11 +65,23 @@ def _duration(text: str) -> dt.timedelta:
 class LiveCalls:
     """The live view; one instance per AMI client (``attach``)."""
 
-    def __init__(self, clock: Clock = utc_now):
+    def __init__(self, clock: Clock = utc_now, snapshot: Path | None = None):
         self.clock = clock
         self._channels: dict[str, LiveChannel] = {}
         self._listeners: dict[str, str] = {}  # linked id -> pseudonym, known before its channels
         self.synced_at: dt.datetime | None = None
+        self.snapshot = snapshot  # where the admin panel reads the calls (audio_lessons.live)
+
+    def publish(self) -> None:
+        """Write the calls for the admin panel; a failure is logged, never raised into AMI."""
+        if self.snapshot is None:
+            return
+        calls = [live.LiveCall(c.channel, c.kind, c.state, c.since.isoformat(),
+                               (c.listener or "")[:8]) for c in self.calls()]
+        try:
+            live.write(self.snapshot, calls, self.clock())
+        except OSError as exc:
+            log.warning("live calls snapshot not written: %s", exc)
 
     def attach(self, ami: AmiClient) -> None:
         ami.add_handler(self.on_event)
@@ -93,6 +107,7 @@ class LiveCalls:
         if chan is not None:
             self._channels[unique_id] = replace(chan, listener=listener)
             self._listeners[chan.linked_id] = listener
+            self.publish()
 
     def on_event(self, event: Message) -> None:
         name, uid = event.get("Event"), event.get("Uniqueid", "")
@@ -106,7 +121,13 @@ class LiveCalls:
             if gone and not any(c.linked_id == gone.linked_id for c in self._channels.values()):
                 self._listeners.pop(gone.linked_id, None)
         elif uid in self._channels:
+            before = self._channels[uid]
             self._update(name, uid, event)
+            if self._channels[uid] == before:
+                return  # most AMI events (VarSet, NewExten...) change nothing shown
+        else:
+            return
+        self.publish()
 
     def _update(self, name: str | None, uid: str, event: Message) -> None:
         chan = self._channels[uid]
@@ -144,4 +165,5 @@ class LiveCalls:
         linked = {c.linked_id for c in fresh.values()}
         self._listeners = {k: v for k, v in self._listeners.items() if k in linked}
         self.synced_at = now
+        self.publish()
         log.info("live view: %d channel(s) after resync", len(fresh))

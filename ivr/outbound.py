@@ -26,7 +26,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from audio_lessons import store
+from audio_lessons import outgoing, store
 from audio_lessons.config import IvrSettings
 from audio_lessons.errors import ConfigError
 from ivr.ami import AmiClient, AmiError, OriginateResult
@@ -157,19 +157,7 @@ def rows(db: sqlite_utils.Database, where: str = "1", params: list | None = None
         params or []).fetchall()]
 
 
-def insert(db: sqlite_utils.Database, *, kind: str, listener: str, number: str | None,
-           lesson_id: int | None, status: str, max_tries: int, retry_seconds: float,
-           now: dt.datetime, local_day: str, source: str | None, at: dt.datetime | None = None
-           ) -> int:
-    """Add one row; call inside ``store.write``. Numbers are erased at once for closed rows."""
-    done = None if status in OPEN else stamp(now)
-    cursor = db.execute(
-        "INSERT INTO ivr_outbound (kind, listener, number, lesson_id, status, max_tries, "
-        "retry_seconds, requested_at, local_day, next_try_at, done_at, source) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [kind, listener, number if status in OPEN else None, lesson_id, status, max_tries,
-         retry_seconds, stamp(now), local_day, stamp(at or now), done, source])
-    return cursor.lastrowid
+insert = outgoing.insert  # the row format lives in the core (the panel announces too)
 
 
 def claim(db: sqlite_utils.Database, row_id: int, now: dt.datetime) -> bool:

@@ -123,12 +123,9 @@ def write_message(db, settings: Settings, seconds: float = 1.0) -> str:
 
 
 def app_for(settings: Settings) -> Flask:
-    """A minimal Flask app with only the sync blueprint (create_app registers it the same way)."""
-    from admin import sync as sync_api
-    app = Flask("pallay-sync-test")
-    app.config["PALLAY_SETTINGS"] = settings
-    app.register_blueprint(sync_api.bp)
-    return app
+    """The admin panel as `pallay serve` builds it: the sync API is one of its blueprints."""
+    from admin import create_app
+    return create_app(settings)
 
 
 class ThreadServer:

@@ -1,0 +1,262 @@
+"""The panel's ``pallay`` commands (``users``, ``menus``, ``panel``) and its ``pallay serve`` service.
+
+They reach ``pallay`` through the entry points ``pallay.commands`` and ``pallay.services`` in
+pyproject.toml; the core never imports this package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import sys
+import threading
+
+import click
+
+from audio_lessons import catalog, menus, store, users
+from audio_lessons.config import Settings
+from audio_lessons.errors import PallayError
+from audio_lessons.synth import Pyttsx3Synthesizer
+
+log = logging.getLogger(__name__)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _db(ctx: click.Context):
+    return store.connect(_settings(ctx).db_path)
+
+
+def _password(confirm: bool = True) -> str:
+    """From a hidden prompt at a terminal; else the first line of standard input (for scripts)."""
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@click.group("users")
+def users_group() -> None:
+    """Accounts of the admin panel.
+
+    Example: pallay users add rosa --role admin
+    """
+
+
+@users_group.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(users.ROLES), required=True,
+              help="admin: everything; editor: recordings, lessons, menus, messages; "
+                   "viewer: statistics only.")
+@click.pass_context
+def users_add(ctx: click.Context, name: str, role: str) -> None:
+    """Create an account; the password is asked twice at a terminal, or read from the first
+    line of standard input (``echo 'una clave larga' | pallay users add ...``).
+
+    Example: pallay users add rosa --role editor
+    """
+    try:
+        user = users.add(_db(ctx), name, role, _password())
+    except PallayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"User {user.name} added ({user.role}).")
+
+
+@users_group.command("list")
+@click.pass_context
+def users_list(ctx: click.Context) -> None:
+    """List accounts and their roles.
+
+    Example: pallay users list
+    """
+    found = users.list_users(_db(ctx))
+    if not found:
+        click.echo("No users yet: pallay users add NAME --role admin")
+    for user in found:
+        click.echo(f"{user.name:24s} {user.role:8s} since {user.created_at[:10]}")
+
+
+@users_group.command("passwd")
+@click.argument("name")
+@click.pass_context
+def users_passwd(ctx: click.Context, name: str) -> None:
+    """Set a new password for an account (asked, or read from standard input).
+
+    Example: pallay users passwd rosa
+    """
+    try:
+        users.set_password(_db(ctx), name, _password())
+    except PallayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Password of {name} changed.")
+
+
+@click.group("menus")
+def menus_group() -> None:
+    """Menus and sub-menus: what a caller hears, level by level.
+
+    Example: pallay menus list
+    """
+
+
+def _echo_level(level: menus.Level) -> None:
+    indent = "  " * (level.depth - 1)
+    click.echo(f"{indent}[{level.slug}] {level.title} ({len(level.items)} options"
+               f"{', full' if level.full else ''})")
+    for item in level.items:
+        mark = "menu" if item.kind == "menu" else ("" if item.playable else "not heard")
+        click.echo(f"{indent}  {item.key}  {item.title}  {mark}".rstrip())
+    for child in level.children:
+        _echo_level(child)
+
+
+@menus_group.command("list")
+@click.pass_context
+def menus_list(ctx: click.Context) -> None:
+    """Show the menu tree with each option's key.
+
+    Example: pallay menus list
+    """
+    _echo_level(menus.tree(_db(ctx)))
+
+
+@menus_group.command("add")
+@click.argument("title")
+@click.option("--parent", default=catalog.ROOT_MENU, show_default=True, help="Menu it goes in.")
+@click.option("--key", help="Its key in the parent menu (default: the lowest free one).")
+@click.option("--gather", help="Comma-separated keys of the parent's lessons to move into it.")
+@click.pass_context
+def menus_add(ctx: click.Context, title: str, parent: str, key: str | None,
+              gather: str | None) -> None:
+    """Create a sub-menu and its spoken title (a synthetic placeholder).
+
+    In a full menu the lesson on its last key moves into the new sub-menu.
+
+    Example: pallay menus add "más lecciones" --parent main
+    """
+    settings = _settings(ctx)
+    keys = tuple(k.strip() for k in (gather or "").split(",") if k.strip())
+    try:
+        slug = menus.add_submenu(_db(ctx), settings,
+                                 Pyttsx3Synthesizer(settings.voice, settings.cache_dir),
+                                 title=title, parent=parent, key=key, gather=keys)
+    except PallayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Menu {slug} added under {parent}.")
+
+
+@menus_group.command("move")
+@click.argument("lesson")
+@click.argument("menu")
+@click.option("--key", help="Key in that menu (default: the lowest free one).")
+@click.pass_context
+def menus_move(ctx: click.Context, lesson: str, menu: str, key: str | None) -> None:
+    """Move a lesson (id or slug) into a menu.
+
+    Example: pallay menus move polvo mas-lecciones --key 2
+    """
+    try:
+        moved = menus.move_lesson(_db(ctx), lesson, menu, key)
+    except PallayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{moved.title}: key {moved.key} of {moved.menu}.")
+
+
+@menus_group.command("swap")
+@click.argument("menu")
+@click.argument("key_a")
+@click.argument("key_b")
+@click.pass_context
+def menus_swap(ctx: click.Context, menu: str, key_a: str, key_b: str) -> None:
+    """Exchange the options on two keys of a menu (reorder what callers hear).
+
+    Example: pallay menus swap main 1 2
+    """
+    try:
+        menus.swap_keys(_db(ctx), menu, key_a, key_b)
+    except PallayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Keys {key_a} and {key_b} of {menu} exchanged.")
+
+
+@menus_group.command("delete")
+@click.argument("menu")
+@click.pass_context
+def menus_delete(ctx: click.Context, menu: str) -> None:
+    """Delete an empty sub-menu.
+
+    Example: pallay menus delete mas-lecciones
+    """
+    try:
+        menus.delete(_db(ctx), menu)
+    except PallayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Menu {menu} deleted.")
+
+
+# ---- serving -----------------------------------------------------------------------------------
+
+
+def panel_url(settings: Settings) -> str:
+    return f"http://{settings.admin.host}:{settings.admin.port}"
+
+
+async def run_panel(settings: Settings) -> None:
+    """The admin panel under waitress until cancelled (a thread beside the asyncio services)."""
+    import waitress
+
+    from admin import create_app
+
+    app = create_app(settings)
+    server = waitress.create_server(
+        app, host=settings.admin.host, port=settings.admin.port, threads=settings.admin.threads,
+        # waitress buffers a body before Flask sees it: stop far-too-big ones at its door too
+        max_request_body_size=settings.admin.max_upload_mb * 1024 * 1024 * 2,
+        ident="pallay", clear_untrusted_proxy_headers=True)
+    log.info("admin panel on %s", panel_url(settings))
+    if users.count(store.connect(settings.db_path)) == 0:
+        log.warning("no panel user yet: create the first with `pallay users add NAME --role admin`")
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def serve() -> None:
+        try:
+            server.run()
+        finally:
+            loop.call_soon_threadsafe(stopped.set)
+
+    thread = threading.Thread(target=serve, name="admin-panel", daemon=True)
+    thread.start()
+    try:
+        await stopped.wait()
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+
+
+@click.command("panel")
+@click.option("--host", help="Address to listen on (default: [admin] host, 0.0.0.0).")
+@click.option("--port", type=int, help="Port (default: [admin] port, 8080).")
+@click.pass_context
+def panel(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the admin panel alone (``pallay serve`` runs it beside the phone line).
+
+    Example: pallay panel --host 127.0.0.1 --port 8080
+    """
+    settings = with_address(_settings(ctx), host, port)
+    click.echo(f"Admin panel: {panel_url(settings)} (Ctrl-C to stop)", err=True)
+    try:
+        asyncio.run(run_panel(settings))
+    except KeyboardInterrupt:
+        pass
+    except (PallayError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def with_address(settings: Settings, host: str | None, port: int | None) -> Settings:
+    admin = dataclasses.replace(settings.admin, host=host or settings.admin.host,
+                                port=port or settings.admin.port)
+    return dataclasses.replace(settings, admin=admin)
+
