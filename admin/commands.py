@@ -39,23 +39,23 @@ def _password(confirm: bool = True) -> str:
 
 @click.group("users")
 def users_group() -> None:
-    """Accounts of the admin panel.
+    """Cuentas del panel de administración.
 
-    Example: pallay users add rosa --role admin
+    Ejemplo: pallay users add rosa --role admin
     """
 
 
 @users_group.command("add")
 @click.argument("name")
 @click.option("--role", type=click.Choice(users.ROLES), required=True,
-              help="admin: everything; editor: recordings, lessons, menus, messages; "
-                   "viewer: statistics only.")
+              help="admin: todo; editor: grabaciones, lecciones, menús, mensajes; "
+                   "viewer: solo estadísticas.")
 @click.pass_context
 def users_add(ctx: click.Context, name: str, role: str) -> None:
-    """Create an account; the password is asked twice at a terminal, or read from the first
-    line of standard input (``echo 'una clave larga' | pallay users add ...``).
+    """Crea una cuenta; la clave se pide dos veces en una terminal, o se lee de la primera
+    línea de la entrada estándar (``echo 'una clave larga' | pallay users add ...``).
 
-    Example: pallay users add rosa --role editor
+    Ejemplo: pallay users add rosa --role editor
     """
     try:
         user = users.add(_db(ctx), name, role, _password())
@@ -67,9 +67,9 @@ def users_add(ctx: click.Context, name: str, role: str) -> None:
 @users_group.command("list")
 @click.pass_context
 def users_list(ctx: click.Context) -> None:
-    """List accounts and their roles.
+    """Lista las cuentas y sus roles.
 
-    Example: pallay users list
+    Ejemplo: pallay users list
     """
     found = users.list_users(_db(ctx))
     if not found:
@@ -82,9 +82,9 @@ def users_list(ctx: click.Context) -> None:
 @click.argument("name")
 @click.pass_context
 def users_passwd(ctx: click.Context, name: str) -> None:
-    """Set a new password for an account (asked, or read from standard input).
+    """Pone una clave nueva a una cuenta (se pide, o se lee de la entrada estándar).
 
-    Example: pallay users passwd rosa
+    Ejemplo: pallay users passwd rosa
     """
     try:
         users.set_password(_db(ctx), name, _password())
@@ -95,9 +95,9 @@ def users_passwd(ctx: click.Context, name: str) -> None:
 
 @click.group("menus")
 def menus_group() -> None:
-    """Menus and sub-menus: what a caller hears, level by level.
+    """Menús y submenús: lo que escucha quien llama, nivel por nivel.
 
-    Example: pallay menus list
+    Ejemplo: pallay menus list
     """
 
 
@@ -115,26 +115,26 @@ def _echo_level(level: menus.Level) -> None:
 @menus_group.command("list")
 @click.pass_context
 def menus_list(ctx: click.Context) -> None:
-    """Show the menu tree with each option's key.
+    """Muestra el árbol de menús con la tecla de cada opción.
 
-    Example: pallay menus list
+    Ejemplo: pallay menus list
     """
     _echo_level(menus.tree(_db(ctx)))
 
 
 @menus_group.command("add")
 @click.argument("title")
-@click.option("--parent", default=catalog.ROOT_MENU, show_default=True, help="Menu it goes in.")
-@click.option("--key", help="Its key in the parent menu (default: the lowest free one).")
-@click.option("--gather", help="Comma-separated keys of the parent's lessons to move into it.")
+@click.option("--parent", default=catalog.ROOT_MENU, show_default=True, help="Menú donde va.")
+@click.option("--key", help="Su tecla en el menú de arriba (si no: la primera libre).")
+@click.option("--gather", help="Teclas, separadas por comas, de las lecciones del menú de arriba que pasan a él.")
 @click.pass_context
 def menus_add(ctx: click.Context, title: str, parent: str, key: str | None,
               gather: str | None) -> None:
-    """Create a sub-menu and its spoken title (a synthetic placeholder).
+    """Crea un submenú y su título hablado (con voz sintética provisional).
 
-    In a full menu the lesson on its last key moves into the new sub-menu.
+    En un menú lleno, la lección de la última tecla pasa al nuevo submenú.
 
-    Example: pallay menus add "más lecciones" --parent main
+    Ejemplo: pallay menus add "más lecciones" --parent main
     """
     settings = _settings(ctx)
     keys = tuple(k.strip() for k in (gather or "").split(",") if k.strip())
@@ -150,12 +150,12 @@ def menus_add(ctx: click.Context, title: str, parent: str, key: str | None,
 @menus_group.command("move")
 @click.argument("lesson")
 @click.argument("menu")
-@click.option("--key", help="Key in that menu (default: the lowest free one).")
+@click.option("--key", help="Tecla en ese menú (si no: la primera libre).")
 @click.pass_context
 def menus_move(ctx: click.Context, lesson: str, menu: str, key: str | None) -> None:
-    """Move a lesson (id or slug) into a menu.
+    """Mueve una lección (número o nombre corto) a un menú.
 
-    Example: pallay menus move polvo mas-lecciones --key 2
+    Ejemplo: pallay menus move polvo mas-lecciones --key 2
     """
     try:
         moved = menus.move_lesson(_db(ctx), lesson, menu, key)
@@ -170,9 +170,9 @@ def menus_move(ctx: click.Context, lesson: str, menu: str, key: str | None) -> N
 @click.argument("key_b")
 @click.pass_context
 def menus_swap(ctx: click.Context, menu: str, key_a: str, key_b: str) -> None:
-    """Exchange the options on two keys of a menu (reorder what callers hear).
+    """Intercambia las opciones de dos teclas de un menú (cambia el orden que se escucha).
 
-    Example: pallay menus swap main 1 2
+    Ejemplo: pallay menus swap main 1 2
     """
     try:
         menus.swap_keys(_db(ctx), menu, key_a, key_b)
@@ -185,9 +185,9 @@ def menus_swap(ctx: click.Context, menu: str, key_a: str, key_b: str) -> None:
 @click.argument("menu")
 @click.pass_context
 def menus_delete(ctx: click.Context, menu: str) -> None:
-    """Delete an empty sub-menu.
+    """Borra un submenú vacío.
 
-    Example: pallay menus delete mas-lecciones
+    Ejemplo: pallay menus delete mas-lecciones
     """
     try:
         menus.delete(_db(ctx), menu)
@@ -237,13 +237,13 @@ async def run_panel(settings: Settings) -> None:
 
 
 @click.command("panel")
-@click.option("--host", help="Address to listen on (default: [admin] host, 0.0.0.0).")
-@click.option("--port", type=int, help="Port (default: [admin] port, 8080).")
+@click.option("--host", help="Dirección donde atiende (si no: [admin] host, 0.0.0.0).")
+@click.option("--port", type=int, help="Puerto (si no: [admin] port, 8080).")
 @click.pass_context
 def panel(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Serve the admin panel alone (``pallay serve`` runs it beside the phone line).
+    """Atiende solo el panel de administración (``pallay serve`` lo pone junto a la línea).
 
-    Example: pallay panel --host 127.0.0.1 --port 8080
+    Ejemplo: pallay panel --host 127.0.0.1 --port 8080
     """
     settings = with_address(_settings(ctx), host, port)
     click.echo(f"Admin panel: {panel_url(settings)} (Ctrl-C to stop)", err=True)

@@ -269,8 +269,8 @@ def db_backup(ctx: click.Context, path: Path) -> None:
 
 
 @main.command()
-@click.option("--host", help="Address of the admin panel (default: [admin] host, 0.0.0.0).")
-@click.option("--port", type=int, help="Port of the admin panel (default: [admin] port, 8080).")
+@click.option("--host", help="Dirección del panel (si no: [admin] host, 0.0.0.0).")
+@click.option("--port", type=int, help="Puerto del panel (si no: [admin] port, 8080).")
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Atiende con todos los servicios instalados (línea telefónica, panel) hasta que se detenga.

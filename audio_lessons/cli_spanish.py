@@ -150,6 +150,8 @@ def adapt(command: click.Command) -> None:
     if isinstance(command, click.Group):
         if command.subcommand_metavar == "COMMAND [ARGS]...":
             command.subcommand_metavar = "COMANDO [ARGUMENTOS]..."
+        elif command.subcommand_metavar == "[COMMAND] [ARGS]...":
+            command.subcommand_metavar = "[COMANDO] [ARGUMENTOS]..."
         for sub in command.commands.values():
             adapt(sub)
 

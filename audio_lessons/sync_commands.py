@@ -29,21 +29,21 @@ def _db(ctx: click.Context, durable: bool = False):
 
 @click.group()
 def kiosks() -> None:
-    """Edges (kiosks, remote phone lines) allowed to sync with this server.
+    """Kioscos y líneas remotas autorizados a sincronizar con este servidor.
 
-    Example: pallay kiosks add sala-ocongate
+    Ejemplo: pallay kiosks add sala-ocongate
     """
 
 
 @kiosks.command("add")
 @click.argument("name")
 @click.option("--kind", type=click.Choice(edges.KINDS), default="kiosk", show_default=True,
-              help="kiosk, or line for a second phone-line server.")
+              help="kiosk, o line para un segundo servidor de línea telefónica.")
 @click.pass_context
 def kiosks_add(ctx: click.Context, name: str, kind: str) -> None:
-    """Register an edge and print its token (shown only this once; only its hash is kept).
+    """Registra un kiosco o línea y muestra su clave (solo esta vez; se guarda solo su huella).
 
-    Example: pallay kiosks add sala-ocongate
+    Ejemplo: pallay kiosks add sala-ocongate
     """
     try:
         edge, token = edges.add(_db(ctx), name, kind)
@@ -59,9 +59,9 @@ def kiosks_add(ctx: click.Context, name: str, kind: str) -> None:
 @kiosks.command("list")
 @click.pass_context
 def kiosks_list(ctx: click.Context) -> None:
-    """List registered edges and when each was last seen.
+    """Lista los kioscos y líneas registrados y cuándo se vio cada uno por última vez.
 
-    Example: pallay kiosks list
+    Ejemplo: pallay kiosks list
     """
     found = edges.list_edges(_db(ctx))
     if not found:
@@ -75,9 +75,9 @@ def kiosks_list(ctx: click.Context) -> None:
 @click.argument("name")
 @click.pass_context
 def kiosks_revoke(ctx: click.Context, name: str) -> None:
-    """Remove an edge: its token stops working at once (its events stay).
+    """Quita un kiosco o línea: su clave deja de servir al instante (sus eventos quedan).
 
-    Example: pallay kiosks revoke sala-ocongate
+    Ejemplo: pallay kiosks revoke sala-ocongate
     """
     try:
         edges.revoke(_db(ctx), name)
@@ -88,21 +88,21 @@ def kiosks_revoke(ctx: click.Context, name: str) -> None:
 
 @click.group()
 def pack() -> None:
-    """USB packs for edges without network: content out, events back.
+    """Paquetes en USB para kioscos sin red: lecciones de ida, eventos de vuelta.
 
-    Example: pallay pack export /media/usb/pallay-contenido.tar
+    Ejemplo: pallay pack export /media/usb/pallay-contenido.tar
     """
 
 
 @pack.command("export")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", metavar="ARCHIVO", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--variant", "variants", multiple=True, type=click.Choice(VARIANTS),
-              help="Media to include (default: both; kiosk only for kiosks).")
+              help="Audio que incluye (si no: ambos; kiosk basta para kioscos).")
 @click.pass_context
 def pack_export(ctx: click.Context, file: Path, variants: tuple[str, ...]) -> None:
-    """On the server: write the published lessons and their audio to FILE (a USB stick).
+    """En el servidor: escribe en ARCHIVO las lecciones publicadas y su audio (una memoria USB).
 
-    Example: pallay pack export /media/usb/pallay-contenido.tar --variant kiosk
+    Ejemplo: pallay pack export /media/usb/pallay-contenido.tar --variant kiosk
     """
     settings = _settings(ctx)
     try:
@@ -114,12 +114,12 @@ def pack_export(ctx: click.Context, file: Path, variants: tuple[str, ...]) -> No
 
 
 @pack.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", metavar="ARCHIVO", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_context
 def pack_import(ctx: click.Context, file: Path) -> None:
-    """On a kiosk: load the content pack FILE (checked, switched all at once).
+    """En un kiosco: carga el paquete de lecciones ARCHIVO (verificado, cambiado todo a la vez).
 
-    Example: pallay pack import /media/usb/pallay-contenido.tar
+    Ejemplo: pallay pack import /media/usb/pallay-contenido.tar
     """
     settings = _settings(ctx)
     try:
@@ -132,12 +132,12 @@ def pack_import(ctx: click.Context, file: Path) -> None:
 
 
 @pack.command("events")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", metavar="ARCHIVO", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_context
 def pack_events(ctx: click.Context, file: Path) -> None:
-    """On a kiosk: write every event and message the server lacks to FILE for the trip back.
+    """En un kiosco: escribe en ARCHIVO los eventos y mensajes que faltan en el servidor, para el viaje de vuelta.
 
-    Example: pallay pack events /media/usb/pallay-eventos-sala.tar
+    Ejemplo: pallay pack events /media/usb/pallay-eventos-sala.tar
     """
     settings = _settings(ctx)
     try:
@@ -150,12 +150,12 @@ def pack_events(ctx: click.Context, file: Path) -> None:
 
 
 @pack.command("import-events")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", metavar="ARCHIVO", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_context
 def pack_import_events(ctx: click.Context, file: Path) -> None:
-    """On the server: load a kiosk's events pack FILE (safe to load twice).
+    """En el servidor: carga el paquete de eventos ARCHIVO de un kiosco (se puede cargar dos veces).
 
-    Example: pallay pack import-events /media/usb/pallay-eventos-sala.tar
+    Ejemplo: pallay pack import-events /media/usb/pallay-eventos-sala.tar
     """
     settings = _settings(ctx)
     try:

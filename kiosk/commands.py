@@ -20,17 +20,17 @@ log = logging.getLogger(__name__)
 
 
 @click.group("kiosk", invoke_without_command=True)
-@click.option("--keys", help="Inputs, comma-separated: keyboard, gpio, keypad, usb, auto "
-                             "(default: [kiosk] keys).")
-@click.option("--no-voice", is_flag=True, help="Keys only, even with a microphone and a model.")
+@click.option("--keys", help="Entradas, separadas por comas: keyboard, gpio, keypad, usb, auto "
+                             "(si no: [kiosk] keys).")
+@click.option("--no-voice", is_flag=True, help="Solo teclas, aunque haya micrófono y modelo.")
 @click.pass_context
 def kiosk_command(ctx: click.Context, keys: str | None, no_voice: bool) -> None:
-    """Run the kiosk: lessons on the speaker, buttons (and voice) to choose, until stopped.
+    """Pone en marcha el kiosco: lecciones por el parlante, botones (y voz) para elegir, hasta que se detenga.
 
-    Idle, it invites passers-by every few minutes; any button starts a session, `*` ends it.
-    With --keys keyboard: digits, * and # are keys, Enter is the talk button, + and - the volume.
+    En reposo invita a quien pasa cada pocos minutos; cualquier botón empieza, `*` termina.
+    Con --keys keyboard: dígitos, * y # son teclas, Enter es el botón para hablar, + y - el volumen.
 
-    Example: pallay kiosk --keys keyboard
+    Ejemplo: pallay kiosk --keys keyboard
     """
     if ctx.invoked_subcommand is not None:
         return

@@ -26,17 +26,17 @@ def _with_server(settings: Settings, server: str | None) -> Settings:
 
 
 @click.command("sync")  # `pallay kiosk sync`, through pallay.kiosk_commands
-@click.option("--server", help="The admin server, e.g. http://192.168.1.10:8000 "
-                               "(default: [sync] server).")
+@click.option("--server", help="El servidor central, p. ej. http://192.168.1.10:8000 "
+                               "(si no: [sync] server).")
 @click.option("--token-stdin", is_flag=True,
-              help="Read this edge's token (from `pallay kiosks add`) on stdin and save it.")
-@click.option("--watch", is_flag=True, help="Keep syncing: every [sync] interval_minutes, "
-                                            "sooner with backoff after a failure.")
+              help="Lee la clave de este kiosco (de `pallay kiosks add`) por la entrada estándar y la guarda.")
+@click.option("--watch", is_flag=True, help="Sigue sincronizando: cada [sync] interval_minutes, "
+                                            "y reintenta cada vez más espaciado tras un fallo.")
 @click.pass_context
 def sync_command(ctx: click.Context, server: str | None, token_stdin: bool, watch: bool) -> None:
-    """Send events and messages to the server, fetch new lessons, switch to them at once.
+    """Envía eventos y mensajes al servidor, trae las lecciones nuevas y las pone de una vez.
 
-    Example: pallay kiosk sync --server http://192.168.1.10:8000
+    Ejemplo: pallay kiosk sync --server http://192.168.1.10:8000
     """
     settings = _with_server(ctx.obj["settings"], server)
     if token_stdin:
