@@ -471,7 +471,7 @@ def test_the_date_range_narrows_every_table_and_a_bad_date_is_explained(app, db)
     viewer = client_as(app, "vero")
     csv = viewer.get("/estadisticas/lecciones.csv?desde=2026-11-01&hasta=2026-11-30").text
     assert "Lección 1,0," in csv and "Lección 2,1," in csv
-    bad = viewer.get("/estadisticas/?desde=ayer")
+    bad = viewer.get("/estadisticas/?desde=nunca")
     assert bad.status_code == 200 and "Fecha no válida" in bad.text
 
 

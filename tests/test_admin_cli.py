@@ -100,5 +100,5 @@ def test_pallay_serve_runs_the_panel_beside_the_phone_line(data):
     finally:
         child.terminate()
         output = child.communicate(timeout=20)[0]
-    assert f"Admin panel: http://127.0.0.1:{port}" in output
-    assert "pallay users add NAME --role admin" in output
+    assert f"Panel de administración: http://127.0.0.1:{port}" in output
+    assert "pallay users add NOMBRE --role admin" in output

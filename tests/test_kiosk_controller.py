@@ -67,7 +67,7 @@ def test_the_volume_keys_scale_what_comes_out_and_are_remembered(kiosk_data, sou
     try:
         kiosk.press("vol-", "vol-")
         kiosk.press("5")
-        kiosk.asked("language")
+        kiosk.asked("language:es")
         kiosk.press("1")
         kiosk.asked("menu")
         start = sound_card.position
@@ -117,7 +117,7 @@ def test_a_missing_lesson_file_says_sorry_and_the_kiosk_carries_on(kiosk_data, s
     kiosk = Running(kiosk_data)
     try:
         kiosk.press("5")
-        kiosk.asked("language")
+        kiosk.asked("language:es")
         kiosk.press("1")
         kiosk.asked("menu")
         start = sound_card.position
@@ -126,7 +126,7 @@ def test_a_missing_lesson_file_says_sorry_and_the_kiosk_carries_on(kiosk_data, s
         kiosk.until(lambda: not kiosk.kiosk.in_session)
         mark = kiosk.mark()
         kiosk.press("5")  # the next group is served as usual
-        kiosk.asked("language", since=mark)
+        kiosk.asked("language:es", since=mark)
     finally:
         kiosk.close()
     assert kiosk.kiosk.sessions == 2

@@ -24,7 +24,7 @@ def test_a_lesson_chosen_with_buttons_comes_out_of_the_speaker_and_is_logged(kio
                                                                               sound_card):
     start = sound_card.position
     kiosk.press("5")  # any button wakes the kiosk
-    kiosk.asked("language")
+    kiosk.asked("language:es")
     kiosk.press("1")  # Spanish
     kiosk.asked("menu")
     kiosk.press("2")  # the lesson on dust
@@ -105,7 +105,7 @@ def test_push_to_talk_then_speak_with_a_real_pocketsphinx_model(kiosk_data, soun
     try:
         assert kiosk.kiosk.recognizer is not None
         kiosk.press("5")
-        kiosk.asked("language")
+        kiosk.asked("language:es")
         kiosk.press("1")
         mark = kiosk.seen.index(kiosk.asked("menu"))
         kiosk.press("talk")  # the talk button (during the menu): the tone, then "mensaje"
@@ -122,7 +122,7 @@ def test_a_message_recorded_at_the_kiosk_lands_in_the_messages(kiosk_data, sound
     sound_card.mic.say(said)
     try:
         kiosk.press("5")
-        kiosk.asked("language")
+        kiosk.asked("language:es")
         kiosk.press("1")
         kiosk.asked("menu")
         kiosk.press("8")  # leave a message
