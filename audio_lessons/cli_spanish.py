@@ -143,6 +143,10 @@ def adapt(command: click.Command) -> None:
     """Spanish usage lines for ``command`` and everything under it: [OPCIONES], TEXTO, COMANDO."""
     if command.options_metavar == "[OPTIONS]":
         command.options_metavar = "[OPCIONES]"
+    # click builds --help once per command, in the words in force then (English if the command was
+    # first run on its own, as tests do): build it again, in Spanish.
+    if getattr(command, "_help_option", None) is not None:
+        command._help_option = None
     for param in command.params:
         if (isinstance(param, click.Option) and param.metavar is None and not param.is_flag
                 and param.type.name in METAVARS):

@@ -199,3 +199,11 @@ def test_the_cli_speaks_spanish_even_when_the_mistake_is_in_the_command_line(dat
         shown = CliRunner().invoke(main, [*path.split()[1:], "--help"], prog_name="pallay")
         assert shown.exit_code == 0 and "Uso:" in shown.output and "Opciones" in shown.output
         assert not ENGLISH.search(shown.output), (path, ENGLISH.search(shown.output), shown.output)
+
+
+def test_a_command_first_run_on_its_own_still_gets_spanish_help_from_pallay():
+    from ivr.commands import call
+
+    CliRunner().invoke(call, ["--help"])  # click builds and keeps its --help option here
+    shown = CliRunner().invoke(main, ["call", "--help"], prog_name="pallay")
+    assert "Muestra esta ayuda y termina." in shown.output, shown.output
