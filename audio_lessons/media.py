@@ -538,7 +538,7 @@ def _commit(media_dir: Path, prepared: Prepared, orig_tmp: Path,
             os.replace(tmp, final)
             if not existed:
                 created.append(final)
-        _fsync_dir(media_dir)
+        fsync_dir(media_dir)
     except BaseException:
         for final in created:
             with contextlib.suppress(FileNotFoundError):
@@ -549,8 +549,8 @@ def _commit(media_dir: Path, prepared: Prepared, orig_tmp: Path,
     return prepared
 
 
-def _fsync_dir(path: Path) -> None:
-    # The renames must reach the SD card too, or a power cut can leave the old directory entries.
+def fsync_dir(path: Path) -> None:
+    """Make the renames in a folder survive a power cut (an SD card keeps old entries otherwise)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -28,7 +28,8 @@ import sqlite_utils
 
 from audio_lessons import events, store
 from audio_lessons.errors import SyncError
-from audio_lessons.sync import fsync_dir, get_state
+from audio_lessons.media import fsync_dir
+from audio_lessons.sync import get_state
 
 log = logging.getLogger(__name__)
 

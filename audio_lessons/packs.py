@@ -29,7 +29,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from audio_lessons import edges, outbox, sync
+from audio_lessons import edges, media, outbox, sync
 from audio_lessons.errors import SyncError
 from audio_lessons.media import VARIANTS
 
@@ -62,7 +62,7 @@ def _writing(path: Path) -> Iterator[tarfile.TarFile]:
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(tmp, path)
-        sync.fsync_dir(path.parent)
+        media.fsync_dir(path.parent)
     except OSError as exc:
         raise SyncError(f"No se pudo escribir {path}: {exc.strerror or exc}. ¿Está la memoria "
                         "USB conectada y con espacio?") from exc

@@ -32,13 +32,21 @@ def connect(path: str | Path) -> sqlite_utils.Database:
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")  # may lose the last commits on power loss, never corrupts
     db.execute("PRAGMA foreign_keys = ON")
-    if migrations.pending(db):
-        # A file lock, not a transaction: sqlite-utils runs each migration in its own transaction,
-        # and two processes starting together must not both create the tables.
-        with open(path.with_suffix(".migrate.lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            migrations.apply(db)
+    migrate(db, path, migrations)
     return db
+
+
+def migrate(db: sqlite_utils.Database, path: str | Path,
+            migration_set: sqlite_utils.Migrations) -> None:
+    """Bring one migration set (the core's, or a part's own) up to date in the store at ``path``.
+
+    A file lock, not a transaction: sqlite-utils runs each migration in its own transaction, and
+    two processes starting together must not both create the tables.
+    """
+    if migration_set.pending(db):
+        with open(Path(path).with_suffix(".migrate.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            migration_set.apply(db)
 
 
 @contextlib.contextmanager

@@ -34,7 +34,7 @@ import sqlite_utils
 
 from audio_lessons import store
 from audio_lessons.errors import SyncError
-from audio_lessons.media import VARIANTS
+from audio_lessons.media import VARIANTS, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,7 @@ def m001_sync(db: sqlite_utils.Database) -> None:
 def connect(path: str | Path) -> sqlite_utils.Database:
     """The store with the sync tables added (their own migration set)."""
     db = store.connect(path)
-    if migrations.pending(db):
-        with open(Path(path).with_suffix(".migrate.lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            migrations.apply(db)
+    store.migrate(db, path, migrations)
     return db
 
 
@@ -299,14 +296,6 @@ class Staging:
         for path in self.folder.iterdir():
             if path.is_file() and path.name != ".lock" and path.name not in names:
                 path.unlink(missing_ok=True)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def missing(db: sqlite_utils.Database, media_dir: Path, staging: Staging, manifest: Manifest,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import fcntl
 import logging
 import uuid
 import zoneinfo
@@ -85,10 +84,7 @@ def m001_outbound(db: sqlite_utils.Database) -> None:
 def connect(path: str | Path) -> sqlite_utils.Database:
     """The store with the phone line's tables added (its own migration set)."""
     db = store.connect(path)
-    if migrations.pending(db):
-        with open(Path(path).with_suffix(".migrate.lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            migrations.apply(db)
+    store.migrate(db, path, migrations)
     return db
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audio_lessons import media
 from kiosk.inbox import Sound
 
 log = logging.getLogger(__name__)
@@ -128,14 +129,7 @@ class MessageFile:
         with open(self.part, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(self.part, self.path)
-        sync_folder(self.path.parent)
+        media.fsync_dir(self.path.parent)
         return self.path
 
 
-def sync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` survive a power cut."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
