@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -27,19 +25,15 @@ from pathlib import Path
 from audio_lessons import config, listeners, starter, store
 from audio_lessons.menu import Caller
 from audio_lessons.synth import Pyttsx3Synthesizer
-from bench import Figure, Unavailable
+from bench import Figure
+from bench.asterisk import bench_asterisk
 from ivr.line import LessonLine
 from tests import journey
 from tests.asterisk import (
     AgiTestServer,
     Ami,
-    Asterisk,
-    ChrootUnavailable,
-    build_chroot,
-    free_port,
     start,
     stop,
-    write_config,
 )
 
 REPEAT = int(os.environ.get("PALLAY_BENCH_REPEAT", "3"))
@@ -87,16 +81,7 @@ def summary(times: list[float | None]) -> str:
 
 
 def main() -> list[Figure]:
-    if os.geteuid() != 0:
-        raise Unavailable("needs root: it runs Asterisk in a chroot")
-    try:
-        chroot = build_chroot()
-    except ChrootUnavailable as exc:
-        raise Unavailable(f"no Asterisk chroot ({exc})") from None
-    ast = Asterisk(chroot=chroot, base_dir=f"/srv/pallay-bench/{secrets.token_hex(4)}",
-                   agi_port=free_port(), ami_port=free_port(), sip_port=free_port(socket.SOCK_DGRAM),
-                   ami_user="pallay", ami_secret=secrets.token_hex(24))
-    write_config(ast)
+    ast = bench_asterisk()
     root = Path(tempfile.mkdtemp(prefix="pallay-bench-first-"))
     agi = AgiTestServer(ast.agi_port)
     try:

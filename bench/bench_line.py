@@ -33,7 +33,6 @@ import dataclasses
 import itertools
 import logging
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -51,16 +50,13 @@ from audio_lessons import actions as a
 from audio_lessons import catalog, config, media, starter, store
 from audio_lessons.menu import MenuEngine
 from audio_lessons.session import caller_for
-from bench import Figure, Unavailable
+from bench import Figure
+from bench.asterisk import bench_asterisk
 from tests.asterisk import (
     Ami,
     Asterisk,
-    ChrootUnavailable,
-    build_chroot,
-    free_port,
     start,
     stop,
-    write_config,
 )
 from tests.heard import RATE, find, opening, samples_of, seconds_of
 from tests.test_line import LESSONS, PROMPT_WORDS
@@ -634,17 +630,7 @@ def headline(light: dict[str, Result], top: Result) -> list[Figure]:
 
 def main() -> list[Figure]:
     logging.basicConfig(level=logging.WARNING)
-    if os.geteuid() != 0:
-        raise Unavailable("needs root: it runs Asterisk in a chroot")
-    try:
-        chroot = build_chroot()
-    except ChrootUnavailable as exc:
-        raise Unavailable(f"no Asterisk chroot ({exc}): deploy/asterisk-chroot.sh build needs "
-                          "the Debian mirror once") from exc
-    ast = Asterisk(chroot=chroot, base_dir=f"/srv/pallay-bench/{secrets.token_hex(4)}",
-                   agi_port=free_port(), ami_port=free_port(), sip_port=free_port(socket.SOCK_DGRAM),
-                   ami_user="pallay", ami_secret=secrets.token_hex(24))
-    write_config(ast)
+    ast = bench_asterisk()
     root = Path(tempfile.mkdtemp(prefix="pallay-bench-line-"))
     pallay = None
     try:

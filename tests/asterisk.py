@@ -271,16 +271,22 @@ def stop(ast: Asterisk) -> None:
         shutil.rmtree(ast.host_path(ast.base_dir), ignore_errors=True)
 
 
+def configured(chroot: Path, folder: str) -> Asterisk:
+    """A new Asterisk in ``chroot``: its own config under /srv/FOLDER/<random>, free ports."""
+    ast = Asterisk(chroot=chroot, base_dir=f"/srv/{folder}/{secrets.token_hex(4)}",
+                   agi_port=free_port(), ami_port=free_port(), sip_port=free_port(socket.SOCK_DGRAM),
+                   ami_user="pallay", ami_secret=secrets.token_hex(24))
+    write_config(ast)
+    return ast
+
+
 @pytest.fixture(scope="session")
 def asterisk() -> Iterator[Asterisk]:
     try:
         chroot = build_chroot()
     except ChrootUnavailable as exc:
         require(False, f"Asterisk chroot unavailable: {exc}")
-    ast = Asterisk(chroot=chroot, base_dir=f"/srv/pallay-test/{secrets.token_hex(4)}",
-                   agi_port=free_port(), ami_port=free_port(), sip_port=free_port(socket.SOCK_DGRAM),
-                   ami_user="pallay", ami_secret=secrets.token_hex(24))
-    write_config(ast)
+    ast = configured(chroot, "pallay-test")
     try:
         start(ast)
         yield ast
