@@ -6,6 +6,7 @@ and prints its port: ``python -m tests.sync_helpers DATA_DIR``.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from flask import Flask
 
 from audio_lessons import catalog, config, edges, events, media, store, sync
 from audio_lessons.config import Settings
+from tests.conftest import require_program
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -74,6 +76,22 @@ def make_server(data_dir: Path, lessons: int = 3, seconds: float = 2.0,
     media.register(db, prepared, src.name)
     catalog.set_prompt(db, "welcome", "es", prepared.hash, text="Bienvenida")
     return settings, db
+
+
+def template(tmp_path_factory, name: str, **server) -> Path:
+    """A server data folder made once (``make_server(**server)``) for a module's tests to copy."""
+    require_program("ffmpeg")
+    folder = tmp_path_factory.mktemp(name) / "server"
+    _, db = make_server(folder, **server)
+    db.conn.close()
+    return folder
+
+
+def copy_of(template_dir: Path, tmp_path: Path) -> Path:
+    """A fresh copy of a template server folder for one test."""
+    folder = tmp_path / "server"
+    shutil.copytree(template_dir, folder)
+    return folder
 
 
 def spares(db) -> list[str]:

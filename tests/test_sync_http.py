@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import time
 import urllib.error
@@ -18,24 +17,18 @@ from audio_lessons.cli import main
 from audio_lessons.errors import SyncError
 from kiosk import sync as client
 from tests import sync_helpers as h
-from tests.conftest import require_program
 
 
 @pytest.fixture(scope="session")
 def template(tmp_path_factory):
     """A server data folder with 3 published lessons, a prompt and 3 spare recordings."""
-    require_program("ffmpeg")
-    folder = tmp_path_factory.mktemp("sync-template") / "server"
-    _, db = h.make_server(folder, lessons=3, spare=3)
-    db.conn.close()
-    return folder
+    return h.template(tmp_path_factory, "sync-template", lessons=3, spare=3)
 
 
 @pytest.fixture
 def server(tmp_path, template):
     """(settings, db, token of edge sala-1, running waitress) of a fresh copy of the template."""
-    folder = tmp_path / "server"
-    shutil.copytree(template, folder)
+    folder = h.copy_of(template, tmp_path)
     settings = h.settings_for(folder)
     db = sync.connect(settings.db_path)
     token = h.add_edge(db, "sala-1")

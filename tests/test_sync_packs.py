@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from click.testing import CliRunner
 
 from audio_lessons import catalog, outbox, stats, sync
 from audio_lessons.cli import main
 from tests import sync_helpers as h
-from tests.conftest import require_program
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    require_program("ffmpeg")
-    folder = tmp_path_factory.mktemp("packs") / "server"
-    _, db = h.make_server(folder, lessons=3, spare=1)
-    db.conn.close()
-    return folder
+    return h.template(tmp_path_factory, "packs", lessons=3, spare=1)
 
 
 @pytest.fixture
 def server(tmp_path, template):
-    folder = tmp_path / "server"
-    shutil.copytree(template, folder)
+    folder = h.copy_of(template, tmp_path)
     return folder
 
 

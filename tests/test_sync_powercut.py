@@ -19,7 +19,7 @@ import pytest
 
 from audio_lessons import catalog, outbox, packs, stats, sync
 from tests import sync_helpers as h
-from tests.conftest import REPO, require_program
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 ROUNDS = 24
@@ -27,17 +27,12 @@ ROUNDS = 24
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    require_program("ffmpeg")
-    folder = tmp_path_factory.mktemp("powercut") / "server"
-    _, db = h.make_server(folder, lessons=4, seconds=3.0, spare=2)
-    db.conn.close()
-    return folder
+    return h.template(tmp_path_factory, "powercut", lessons=4, seconds=3.0, spare=2)
 
 
 @pytest.fixture
 def server(tmp_path, template):
-    folder = tmp_path / "server"
-    shutil.copytree(template, folder)
+    folder = h.copy_of(template, tmp_path)
     settings = h.settings_for(folder)
     db = sync.connect(settings.db_path)
     return settings, db
