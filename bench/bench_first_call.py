@@ -68,7 +68,7 @@ def run_row(ami, ast, settings, secret, first_time: bool, keys: str, hold: float
     plan = journey.plan(settings, caller, keys)
     recs = [journey.call(ami, ast, number, plan, hold) for number in numbers]
     with ThreadPoolExecutor(len(recs)) as pool:
-        return list(pool.map(lambda rec: journey.lesson_heard_at(ast, rec, plan, hold + 60),
+        return list(pool.map(lambda rec: journey.lesson_heard_at(ami, ast, rec, plan, hold + 60),
                              recs)), len(plan.presses)
 
 

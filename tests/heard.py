@@ -6,7 +6,6 @@ its opening 200 ms (normalised cross-correlation); its own leading silence never
 
 from __future__ import annotations
 
-import time
 import wave
 from pathlib import Path
 
@@ -56,16 +55,3 @@ def onset_seconds(recording: str | Path, sound: str | Path) -> float | None:
     lead, template = opening(sound)
     found, score = find(samples_of(recording), template, 0, 10 ** 9)
     return (found - lead) / RATE if score >= 0.9 else None
-
-
-def wait_complete(path: str | Path, timeout: float = 20) -> Path:
-    """Wait until Asterisk has closed a WAV recording: it writes the RIFF sizes only on close."""
-    path, deadline = Path(path), time.monotonic() + timeout
-    while True:
-        if path.exists() and path.stat().st_size > 44:
-            header = path.read_bytes()[:8]
-            if int.from_bytes(header[4:8], "little") == path.stat().st_size - 8:
-                return path
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path}: recording not complete after {timeout} s")
-        time.sleep(0.05)

@@ -14,7 +14,8 @@ from pathlib import Path
 from audio_lessons import actions as a
 from audio_lessons import catalog, config, media, store
 from audio_lessons.menu import Caller, MenuEngine
-from tests.heard import onset_seconds, seconds_of, wait_complete
+from tests.asterisk import CLOSE_RECORDING
+from tests.heard import onset_seconds, seconds_of
 
 CONTEXT = """
 [pallay-journey]
@@ -28,7 +29,7 @@ exten => s,1,Answer()
  same => n,SendDTMF(${JOURNEY_K2},,120)
  same => n(hold),Wait(${JOURNEY_HOLD})
  same => n,Hangup()
-"""
+""" + CLOSE_RECORDING
 KEY_S = 0.12  # the SendDTMF duration above
 TURN_S = 0.15  # key end to the next prompt, at most (bench_line: p95 3 ms; generous)
 
@@ -103,7 +104,7 @@ def call(ami, asterisk, number: str, journey: Plan, hold_s: float) -> str:
     return rec
 
 
-def lesson_heard_at(asterisk, rec: str, journey: Plan, timeout: float = 120) -> float | None:
+def lesson_heard_at(ami, asterisk, rec: str, journey: Plan, timeout: float = 120) -> float | None:
     """Seconds from answer to the lesson's first sample in what she heard (None: never heard)."""
-    heard = wait_complete(asterisk.host_path(f"{rec}-heard.wav"), timeout)
-    return onset_seconds(heard, journey.lesson)
+    ami.wait_recording(f"{rec}.wav", timeout)  # closed by Asterisk, not half-written
+    return onset_seconds(asterisk.host_path(f"{rec}-heard.wav"), journey.lesson)

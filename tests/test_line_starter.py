@@ -170,7 +170,7 @@ def test_a_first_time_caller_hears_the_first_lesson_within_15_s_with_keys_and_30
     no_keys = journey.plan(starter_data, first_time)
     recs = [journey.call(ami_caller, asterisk, "51944400001", with_keys, hold_s=16),
             journey.call(ami_caller, asterisk, "51944400002", no_keys, hold_s=32)]
-    heard = [journey.lesson_heard_at(asterisk, rec, plan) for rec, plan in zip(recs, [
+    heard = [journey.lesson_heard_at(ami_caller, asterisk, rec, plan) for rec, plan in zip(recs, [
         with_keys, no_keys])]
     assert heard[0] is not None and heard[0] <= 15, (with_keys.presses, heard)
     assert heard[1] is not None and heard[1] <= 30, heard
