@@ -41,7 +41,7 @@ def panel(tmp_path_factory):
     """The real panel (waitress, real espeak-ng for spoken titles) on a free port."""
     require_program("ffmpeg")
     require_program("espeak-ng")
-    waitress = pytest.importorskip("waitress")
+    import waitress  # a dependency of pallay: missing means a broken install, not a skip
     data = tmp_path_factory.mktemp("browser") / "data"
     settings = build(data, lessons=7)  # like the starter pack: the main menu is full
     settings.messages_dir.mkdir(parents=True)
@@ -73,7 +73,7 @@ def microphone(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def browser(microphone):
     require(Path(CHROMIUM).exists(), "Debian's chromium is not installed (make install-test)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # the test extra: missing fails, never skips
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
             *ARGS, f"--use-file-for-fake-audio-capture={microphone}"])

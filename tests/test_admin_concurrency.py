@@ -36,7 +36,7 @@ def _phone_line(db_path: str, started, stop, written) -> None:
 
 def test_the_panel_answers_while_the_phone_line_writes(tmp_path):
     require_program("ffmpeg")
-    waitress = pytest.importorskip("waitress")
+    import waitress  # a dependency of pallay: missing means a broken install, not a skip
     settings = build(tmp_path / "data", lessons=2)
     app = create_app(settings, synthesizer=FakeSynthesizer(settings.cache_dir))
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
