@@ -11,8 +11,6 @@ import time
 import urllib.request
 from http.cookiejar import CookieJar
 
-import pytest
-
 from admin import create_app
 from audio_lessons import events, store
 from audio_lessons.synth import FakeSynthesizer
