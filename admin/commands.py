@@ -15,8 +15,8 @@ import threading
 import click
 
 from audio_lessons import catalog, menus, store, users
+from audio_lessons.cli_spanish import os_reason
 from audio_lessons.config import Settings
-from audio_lessons.errors import PallayError
 from audio_lessons.synth import Pyttsx3Synthesizer
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def _db(ctx: click.Context):
 def _password(confirm: bool = True) -> str:
     """From a hidden prompt at a terminal; else the first line of standard input (for scripts)."""
     if sys.stdin.isatty():
-        return click.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+        return click.prompt("Clave", hide_input=True, confirmation_prompt=confirm)
     return sys.stdin.readline().rstrip("\r\n")
 
 
@@ -57,11 +57,8 @@ def users_add(ctx: click.Context, name: str, role: str) -> None:
 
     Ejemplo: pallay users add rosa --role editor
     """
-    try:
-        user = users.add(_db(ctx), name, role, _password())
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"User {user.name} added ({user.role}).")
+    user = users.add(_db(ctx), name, role, _password())
+    click.echo(f"Cuenta {user.name} creada ({user.role}).")
 
 
 @users_group.command("list")
@@ -73,9 +70,9 @@ def users_list(ctx: click.Context) -> None:
     """
     found = users.list_users(_db(ctx))
     if not found:
-        click.echo("No users yet: pallay users add NAME --role admin")
+        click.echo("Aún no hay cuentas: pallay users add NOMBRE --role admin")
     for user in found:
-        click.echo(f"{user.name:24s} {user.role:8s} since {user.created_at[:10]}")
+        click.echo(f"{user.name:24s} {user.role:8s} desde {user.created_at[:10]}")
 
 
 @users_group.command("passwd")
@@ -86,11 +83,8 @@ def users_passwd(ctx: click.Context, name: str) -> None:
 
     Ejemplo: pallay users passwd rosa
     """
-    try:
-        users.set_password(_db(ctx), name, _password())
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"Password of {name} changed.")
+    users.set_password(_db(ctx), name, _password())
+    click.echo(f"Clave de {name} cambiada.")
 
 
 @click.group("menus")
@@ -103,10 +97,10 @@ def menus_group() -> None:
 
 def _echo_level(level: menus.Level) -> None:
     indent = "  " * (level.depth - 1)
-    click.echo(f"{indent}[{level.slug}] {level.title} ({len(level.items)} options"
-               f"{', full' if level.full else ''})")
+    click.echo(f"{indent}[{level.slug}] {level.title} ({len(level.items)} opciones"
+               f"{', lleno' if level.full else ''})")
     for item in level.items:
-        mark = "menu" if item.kind == "menu" else ("" if item.playable else "not heard")
+        mark = "menú" if item.kind == "menu" else ("" if item.playable else "sin audio")
         click.echo(f"{indent}  {item.key}  {item.title}  {mark}".rstrip())
     for child in level.children:
         _echo_level(child)
@@ -138,13 +132,10 @@ def menus_add(ctx: click.Context, title: str, parent: str, key: str | None,
     """
     settings = _settings(ctx)
     keys = tuple(k.strip() for k in (gather or "").split(",") if k.strip())
-    try:
-        slug = menus.add_submenu(_db(ctx), settings,
-                                 Pyttsx3Synthesizer(settings.voice, settings.cache_dir),
-                                 title=title, parent=parent, key=key, gather=keys)
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"Menu {slug} added under {parent}.")
+    slug = menus.add_submenu(_db(ctx), settings,
+                             Pyttsx3Synthesizer(settings.voice, settings.cache_dir),
+                             title=title, parent=parent, key=key, gather=keys)
+    click.echo(f"Menú {slug} creado dentro de {parent}.")
 
 
 @menus_group.command("move")
@@ -157,11 +148,8 @@ def menus_move(ctx: click.Context, lesson: str, menu: str, key: str | None) -> N
 
     Ejemplo: pallay menus move polvo mas-lecciones --key 2
     """
-    try:
-        moved = menus.move_lesson(_db(ctx), lesson, menu, key)
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"{moved.title}: key {moved.key} of {moved.menu}.")
+    moved = menus.move_lesson(_db(ctx), lesson, menu, key)
+    click.echo(f"{moved.title}: tecla {moved.key} de {moved.menu}.")
 
 
 @menus_group.command("swap")
@@ -174,11 +162,8 @@ def menus_swap(ctx: click.Context, menu: str, key_a: str, key_b: str) -> None:
 
     Ejemplo: pallay menus swap main 1 2
     """
-    try:
-        menus.swap_keys(_db(ctx), menu, key_a, key_b)
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"Keys {key_a} and {key_b} of {menu} exchanged.")
+    menus.swap_keys(_db(ctx), menu, key_a, key_b)
+    click.echo(f"Teclas {key_a} y {key_b} de {menu} intercambiadas.")
 
 
 @menus_group.command("delete")
@@ -189,11 +174,8 @@ def menus_delete(ctx: click.Context, menu: str) -> None:
 
     Ejemplo: pallay menus delete mas-lecciones
     """
-    try:
-        menus.delete(_db(ctx), menu)
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"Menu {menu} deleted.")
+    menus.delete(_db(ctx), menu)
+    click.echo(f"Menú {menu} borrado.")
 
 
 # ---- serving -----------------------------------------------------------------------------------
@@ -246,13 +228,13 @@ def panel(ctx: click.Context, host: str | None, port: int | None) -> None:
     Ejemplo: pallay panel --host 127.0.0.1 --port 8080
     """
     settings = with_address(_settings(ctx), host, port)
-    click.echo(f"Admin panel: {panel_url(settings)} (Ctrl-C to stop)", err=True)
+    click.echo(f"Panel de administración: {panel_url(settings)} (Ctrl-C para detener)", err=True)
     try:
         asyncio.run(run_panel(settings))
     except KeyboardInterrupt:
         pass
-    except (PallayError, OSError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"No se pudo abrir el panel: {os_reason(exc)}") from exc
 
 
 def with_address(settings: Settings, host: str | None, port: int | None) -> Settings:

@@ -60,10 +60,7 @@ def main(ctx: click.Context, data: Path | None, config_file: Path | None, verbos
     quiet = ctx.invoked_subcommand not in ("serve", "ivr")
     logging.basicConfig(level=logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        settings = config.load(data, config_file)
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
+    settings = config.load(data, config_file)
     ctx.obj = {"settings": settings}
 
 
@@ -106,19 +103,13 @@ def init(ctx: click.Context) -> None:
     """
     settings = _settings(ctx)
     db = _db(ctx)
-    try:
-        listeners.load_or_create_secret(settings.secret_path)
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
+    listeners.load_or_create_secret(settings.secret_path)
     synthesizer = Pyttsx3Synthesizer(settings.voice, settings.cache_dir)
     with click.progressbar(length=1, label="Lecciones iniciales", file=sys.stderr) as bar:
         def progress(done: int, total: int, label: str) -> None:
             bar.length = total
             bar.update(done - bar.pos)
-        try:
-            summary = starter.install(db, settings, synthesizer, progress=progress)
-        except PallayError as exc:
-            raise click.ClickException(str(exc)) from exc
+        summary = starter.install(db, settings, synthesizer, progress=progress)
     click.echo(f"Carpeta de datos lista: {settings.data_dir.resolve()}")
     click.echo(f"Lecciones iniciales: {summary.lessons_added} lecciones y {summary.prompts_added} "
                f"avisos añadidos, {summary.lessons_kept} lecciones conservadas "
@@ -180,24 +171,21 @@ def lessons_add(ctx: click.Context, audio: Path, title: str, language: str, key:
                                "ya existe")
     settings = _settings(ctx)
     db = _db(ctx)
+    # Everything a leader can get wrong is refused before any audio is written.
+    catalog.check_language(db, language)
+    speaker = labels.check_speaker(speaker)
+    if existing:
+        lesson_id, created = catalog.get_lesson(db, existing).id, False
+    else:
+        lesson_id, created = catalog.add_lesson(
+            db, slug=catalog.slugify(title), title=title, topic=topic, menu=menu_slug, key=key,
+            keywords=keywords), True
     try:
-        # Everything a leader can get wrong is refused before any audio is written.
-        catalog.check_language(db, language)
-        speaker = labels.check_speaker(speaker)
-        if existing:
-            lesson_id, created = catalog.get_lesson(db, existing).id, False
-        else:
-            lesson_id, created = catalog.add_lesson(
-                db, slug=catalog.slugify(title), title=title, topic=topic, menu=menu_slug, key=key,
-                keywords=keywords), True
-        try:
-            prepared = _import_recording(db, settings, audio, lesson_id, language, speaker)
-        except PallayError:
-            if created:
-                catalog.delete_lesson(db, lesson_id)
-            raise
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
+        prepared = _import_recording(db, settings, audio, lesson_id, language, speaker)
+    except PallayError:
+        if created:
+            catalog.delete_lesson(db, lesson_id)
+        raise
     click.echo(f"Lección {lesson_id} ({language}): {prepared.duration_ms / 1000:.1f} s de audio")
 
 
@@ -231,10 +219,7 @@ def stats_command(ctx: click.Context, as_json: bool, since: str | None, until: s
     Ejemplo: pallay stats --since 01/11/2026 --channel phone
     """
     db = _db(ctx)
-    try:
-        result = stats.summary(db, since=since, until=until, channel=channel)
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
+    result = stats.summary(db, since=since, until=until, channel=channel)
     if as_json:
         _echo_json(dataclasses.asdict(result))
     else:

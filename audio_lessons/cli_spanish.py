@@ -17,6 +17,8 @@ from collections.abc import Iterator
 
 import click
 
+from audio_lessons.errors import PallayError
+
 CLICK_MODULES = ("core", "decorators", "exceptions", "formatting", "parser", "termui", "types")
 
 # click's message ids (its English source strings) -> Spanish. Placeholders are click's own.
@@ -167,3 +169,11 @@ class SpanishGroup(click.Group):
         adapt(self)
         with speaking():
             return super().main(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context):
+        """Any command's refusal from the core (a PallayError, already in Spanish) is shown as
+        click shows an error: ``Error: ...``, exit 1, no traceback."""
+        try:
+            return super().invoke(ctx)
+        except PallayError as exc:
+            raise click.ClickException(str(exc)) from exc

@@ -12,7 +12,6 @@ import click
 
 from audio_lessons import edges, packs, sync
 from audio_lessons.config import Settings
-from audio_lessons.errors import PallayError
 from audio_lessons.media import VARIANTS
 
 
@@ -45,10 +44,7 @@ def kiosks_add(ctx: click.Context, name: str, kind: str) -> None:
 
     Ejemplo: pallay kiosks add sala-ocongate
     """
-    try:
-        edge, token = edges.add(_db(ctx), name, kind)
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
+    edge, token = edges.add(_db(ctx), name, kind)
     click.echo(f"{edge.name} ({edge.kind}) registrado. Su clave (guárdela ahora, no se "
                "vuelve a mostrar):")
     click.echo(token)
@@ -79,10 +75,7 @@ def kiosks_revoke(ctx: click.Context, name: str) -> None:
 
     Ejemplo: pallay kiosks revoke sala-ocongate
     """
-    try:
-        edges.revoke(_db(ctx), name)
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
+    edges.revoke(_db(ctx), name)
     click.echo(f"{name}: clave anulada.")
 
 
@@ -105,10 +98,7 @@ def pack_export(ctx: click.Context, file: Path, variants: tuple[str, ...]) -> No
     Ejemplo: pallay pack export /media/usb/pallay-contenido.tar --variant kiosk
     """
     settings = _settings(ctx)
-    try:
-        report = packs.export_content(_db(ctx), settings.media_dir, file, variants or VARIANTS)
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
+    report = packs.export_content(_db(ctx), settings.media_dir, file, variants or VARIANTS)
     click.echo(f"Paquete escrito: {file} ({report.files} archivos, "
                f"{report.bytes / 1e6:.1f} MB, versión {report.version[:8]})")
 
@@ -122,11 +112,8 @@ def pack_import(ctx: click.Context, file: Path) -> None:
     Ejemplo: pallay pack import /media/usb/pallay-contenido.tar
     """
     settings = _settings(ctx)
-    try:
-        report = packs.import_content(_db(ctx), settings.data_dir, settings.media_dir, file,
-                                      settings.sync.variants, settings.sync.edge or None)
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
+    report = packs.import_content(_db(ctx), settings.data_dir, settings.media_dir, file,
+                                  settings.sync.variants, settings.sync.edge or None)
     state = "contenido nuevo activo" if report.switched else "el contenido ya era este"
     click.echo(f"{state} (versión {report.version[:8]}; {report.files} archivos copiados)")
 
@@ -140,11 +127,8 @@ def pack_events(ctx: click.Context, file: Path) -> None:
     Ejemplo: pallay pack events /media/usb/pallay-eventos-sala.tar
     """
     settings = _settings(ctx)
-    try:
-        counts = packs.export_events(_db(ctx), settings.messages_dir, file,
-                                     settings.sync.edge or None)
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
+    counts = packs.export_events(_db(ctx), settings.messages_dir, file,
+                                 settings.sync.edge or None)
     click.echo(f"Eventos escritos en {file}: {counts['listens']} escuchas, {counts['navs']} "
                f"pasos de menú, {counts['messages']} mensajes")
 
@@ -158,9 +142,6 @@ def pack_import_events(ctx: click.Context, file: Path) -> None:
     Ejemplo: pallay pack import-events /media/usb/pallay-eventos-sala.tar
     """
     settings = _settings(ctx)
-    try:
-        new = packs.import_events(_db(ctx, durable=True), settings.messages_dir, file)
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
+    new = packs.import_events(_db(ctx, durable=True), settings.messages_dir, file)
     click.echo(f"Nuevos: {new['listens']} escuchas, {new['navs']} pasos de menú, "
                f"{new['messages']} mensajes (lo ya cargado no se duplica)")

@@ -130,8 +130,6 @@ def call(ctx: click.Context, number: str, lesson: int | None) -> None:
                                                  [lesson]).fetchone():
             raise click.ClickException(f"No existe la lección {lesson} (vea: pallay lessons list).")
         result = asyncio.run(_call_once(settings, secret, db, number, lesson))
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
     finally:
         db.close()
     click.echo(f"Llamada a {mask(number)}: {RESULTS.get(result.outcome, result.outcome)}")

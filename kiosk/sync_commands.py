@@ -13,7 +13,6 @@ import time
 import click
 
 from audio_lessons.config import Settings
-from audio_lessons.errors import PallayError
 from kiosk import sync
 
 WATCH_TICK_S = 5.0
@@ -45,10 +44,7 @@ def sync_command(ctx: click.Context, server: str | None, token_stdin: bool, watc
     if watch:
         _watch(settings)
         return
-    try:
-        report = sync.sync_once(settings)
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
+    report = sync.sync_once(settings)
     sent = report.sent
     click.echo(f"Enviados: {sent['listens']} escuchas, {sent['navs']} pasos de menú, "
                f"{sent['messages']} mensajes.")
@@ -60,10 +56,7 @@ def sync_command(ctx: click.Context, server: str | None, token_stdin: bool, watc
 
 
 def _watch(settings: Settings) -> None:
-    try:
-        sync.Client.from_settings(settings)  # no server or no token: say so now, not never
-    except PallayError as exc:
-        raise click.ClickException(str(exc)) from exc
+    sync.Client.from_settings(settings)  # no server or no token: say so now, not never
     background = sync.BackgroundSync(settings)
     last_error = None
     try:

@@ -53,7 +53,7 @@ def test_users_passwd_changes_the_password(data):
 
 
 def test_a_full_main_menu_grows_with_a_sub_menu_from_the_command_line(data):
-    assert "full" in run(data, "menus", "list").output
+    assert "lleno" in run(data, "menus", "list").output
     made = run(data, "menus", "add", "más lecciones")
     assert made.exit_code == 0, made.output
     db = store.connect(data / "pallay.db")
@@ -61,7 +61,7 @@ def test_a_full_main_menu_grows_with_a_sub_menu_from_the_command_line(data):
     assert db.execute("SELECT synthetic FROM prompts WHERE name = 'title:menu:mas-lecciones'"
                       ).fetchone() == (1,)
     moved = run(data, "menus", "move", "leccion-6", "mas-lecciones", "--key", "3")
-    assert moved.exit_code == 0 and "key 3" in moved.output
+    assert moved.exit_code == 0 and "tecla 3" in moved.output
     assert run(data, "menus", "swap", "main", "1", "2").exit_code == 0
     assert catalog.get_lesson(db, "leccion-1").key == "2"
     listed = run(data, "menus", "list").output
