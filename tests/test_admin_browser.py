@@ -191,7 +191,8 @@ def test_the_simulator_plays_the_call_and_takes_keys(panel, browser, shots):
     page.click("[data-sim-call]")
     status = page.locator("[data-sim-status]")
     status.filter(has_text="Escuchando").wait_for()
-    page.wait_for_function("document.querySelector('[data-sim-audio]').currentTime > 0")
+    # A function, not an expression: polling an expression needs eval(), which the panel's CSP forbids.
+    page.wait_for_function("() => document.querySelector('[data-sim-audio]').currentTime > 0")
     page.locator("[data-key='1']:not([disabled])").click()  # Spanish, or the first lesson
     page.screenshot(path=shots / "phone-simulator-call.png", full_page=True)
     page.click("[data-sim-hangup]")
