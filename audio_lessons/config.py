@@ -38,7 +38,7 @@ class MediaSettings:
 
 @dataclass(frozen=True)
 class SpeechSettings:
-    engine: str = "none"  # none | vosk | pocketsphinx
+    engine: str = "none"  # none | whisper | vosk | pocketsphinx
     model: str = ""  # model folder; empty means "voice is off"
     dictionary: str = ""  # pocketsphinx pronunciation dictionary (defaults to one in the model)
     accept_threshold: float = 0.6  # below this confidence a word is rejected

@@ -1,4 +1,4 @@
-"""Offline voice commands: closed-grammar recognisers (Vosk, PocketSphinx) with rejection.
+"""Offline voice commands: closed-vocabulary recognisers (Whisper, Vosk, PocketSphinx) with rejection.
 
 Use :func:`from_settings` to get the configured recogniser (or None: voice off, keys only),
 then ``recognise(samples, rate, words)`` or ``stream(rate, words)``; act only on a Heard whose
@@ -23,7 +23,7 @@ from audio_lessons.speech.vocabulary import (
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("vosk", "pocketsphinx")
+ENGINES = ("whisper", "vosk", "pocketsphinx")
 
 __all__ = [
     "COMMAND_WORDS",
@@ -49,11 +49,15 @@ def open_recognizer(engine: str, model: str | Path, dictionary: str | Path | Non
         from audio_lessons.speech.kaldi import VoskRecognizer
 
         return VoskRecognizer(model, threshold)
+    if engine == "whisper":
+        from audio_lessons.speech.whisper import WhisperRecognizer
+
+        return WhisperRecognizer(model, threshold)
     if engine == "pocketsphinx":
         from audio_lessons.speech.sphinx import SphinxRecognizer
 
         return SphinxRecognizer(model, dictionary or None, threshold)
-    raise SpeechError(f"Motor de voz desconocido: {engine!r} (use vosk o pocketsphinx).")
+    raise SpeechError(f"Motor de voz desconocido: {engine!r} (use whisper, vosk o pocketsphinx).")
 
 
 def from_settings(settings: Settings | SpeechSettings) -> Recognizer | None:
