@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import threading
+import unicodedata
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -43,13 +44,18 @@ CHUNK_S = 30  # the encoder always sees 30 s (the clip, then silence)
 HOP = 160  # 10 ms per feature frame; the encoder halves it (20 ms per position)
 N_FFT = 400
 LANGUAGE = "es"
-MAX_FRAME_WORDS = 3  # "quiero la" + word: longer free text is a sentence, not a wrapped word
-MAX_FREE_TOKENS = 24  # a command is a few tokens; a sentence needs no more to lose
-BATCH = 32  # sequences scored per decoder call (each holds its vocabulary-wide logits)
+MAX_FRAME_WORDS = 2  # "quiero la" + word: longer free text is a sentence, not a wrapped word
+MAX_FREE_TOKENS = 24  # a command is a few tokens (start tokens included); a sentence never ends
+BATCH = 8  # candidates scored per round (each decoder step returns vocabulary-wide logits)
+PRUNE_NATS = 7.0  # candidates whose bound is this far below the best cannot move the decision
+# Prior log-odds, in nats, that she says one of the words rather than something else when the
+# line asks her a question: e**3 = 20 to 1. Without it a word Whisper misspells on a phone line
+# ("Biernes") loses to its own misspelling; sentences stay far likelier than any word (> 10 nats).
+COMMAND_PRIOR = 3.0
 # Encoder positions kept after the speech (20 ms each) for the decoder's cross-attention: the
 # decoder's cost grows with the positions it attends to, and the 30 s of padding after a 1 s
-# word tell it nothing but "silence follows" (measured: same decisions with 1 s of it kept).
-TAIL_POSITIONS = 50
+# word matter less (measured on human words: 1 s kept lost a third of them, 5 s kept lost few).
+TAIL_POSITIONS = 250
 NO_SPEECH = 0.6  # above this no-speech probability the clip is silence to Whisper
 
 
@@ -111,47 +117,79 @@ class WhisperRecognizer:
         return EndpointStream(lambda: _Session(self, grammar), rate, RATE)
 
     def decide(self, clip: np.ndarray, grammar: tuple[str, ...]) -> Heard:
-        """One decision on a 16 kHz int16 clip: encode once, score every word, compare."""
+        """One decision on a 16 kHz int16 clip: encode once, transcribe freely, score words."""
         speech = clip[: CHUNK_S * RATE].astype(np.float32) / 32768.0
         features = log_mel(speech, self.n_mels)
         encoded = self.model.encode(self.ctranslate2.StorageView.from_array(features[None]))
         keep = min(features.shape[1] // 2, len(speech) // (2 * HOP) + TAIL_POSITIONS)
         context = np.ascontiguousarray(np.asarray(encoded)[:, :keep])
         free = self.model.generate(self._batch(context, 1), [self.start], beam_size=1,
-                                   max_length=len(self.start) + MAX_FREE_TOKENS,
-                                   return_scores=True, length_penalty=0,
+                                   max_length=MAX_FREE_TOKENS,
+                                   return_scores=True, length_penalty=0, return_logits_vocab=True,
                                    return_no_speech_prob=True)[0]
         if free.no_speech_prob > NO_SPEECH:
             return rejected("silence", None, 0.0)
-        text = self.tokenizer.decode(free.sequences_ids[0]).strip()
+        tokens, steps = tuple(free.sequences_ids[0]), free.logits[0]
+        text = self.tokenizer.decode(list(tokens)).strip()
         said = plain(text).split()
-        frame = " ".join(said[:-1]) if 1 < len(said) <= MAX_FRAME_WORDS + 1 else ""
-        candidates = [(word, form) for word in grammar for form in self._forms(word, frame)]
-        scores = self._score(context, [self._tokens(form) for _, form in candidates])
-        best: dict[str, float] = {}
-        for (word, _), score in zip(candidates, scores):
-            best[word] = max(best.get(word, -np.inf), score)
-        other = float(free.scores[0])
-        heard_as = " ".join(said[-1:]) if frame else " ".join(said)
-        if heard_as in best:  # the free transcription is that word (maybe in her frame)
-            best[heard_as] = max(best[heard_as], other)
-            other = -np.inf
+        if len(steps) <= len(tokens):  # no end-of-text within the limit: a sentence
+            log.debug("whisper: %r... is a sentence, not a command", text)
+            return rejected("several-words")
+        best = self._best_words(context, grammar, self._candidates(grammar, tokens, steps))
+        other = float(free.scores[0]) - COMMAND_PRIOR
+        framed = len(said) <= MAX_FRAME_WORDS + 1
+        for word in (" ".join(said), " ".join(said[-1:]) if framed else ""):  # alone, in a frame
+            same = [w for w in best if folded(w) == folded(word)]
+            if same:
+                best[same[0]] = max(best[same[0]], float(free.scores[0]))
+                other = -np.inf  # the free transcription is that word: not another hypothesis
+                break
         ranked = sorted(best.items(), key=lambda item: -item[1])
         shares = _softmax(np.array([s for _, s in ranked] + [other]))
         alternatives = tuple((w, float(p)) for (w, _), p in zip(ranked[1:4], shares[1:4]))
-        log.debug("whisper: %r -> %s (%.2f), other %.2f", text, ranked[0][0], shares[0], shares[-1])
+        log.debug("whisper: %r -> %s (%.2f), other %.2f, margin %.2f", text, ranked[0][0],
+                  shares[0], shares[-1], ranked[0][1] - float(free.scores[0]))
         if shares[-1] > shares[0]:
             return rejected("out-of-grammar", ranked[0][0], float(shares[0]), alternatives)
         return decide(ranked[0][0], float(shares[0]), self.threshold, alternatives)
 
-    @staticmethod
-    def _forms(word: str, frame: str) -> tuple[str, ...]:
-        """How Whisper may write ``word``: alone (capitalised or not), and in the caller's own
-        frame when she wrapped it ("quiero el" + word); each form's final period is optional."""
-        forms = [f" {word[0].upper()}{word[1:]}.", f" {word}."]
-        if frame:
-            forms.append(f" {frame[0].upper()}{frame[1:]} {word}.")
-        return tuple(forms)
+    def _candidates(self, grammar: tuple[str, ...], free: tuple[int, ...], steps) -> list:
+        """(bound, word, tokens) for each way of writing each word, best bound first.
+
+        A word's score can only fall below the log-probability of its first token, which the
+        free transcription's logits already give: at its first step for the word alone
+        (" Cuatro.", " cuatro."), and after her frame for the word inside it, when she wrapped
+        it ("Quiero el" + " polvo.": the frame is the free text but its last word).
+        """
+        first = _log_probs(steps[0])
+        candidates = []
+        for word in grammar:
+            for form in (f" {word[0].upper()}{word[1:]}.", f" {word}."):
+                tokens = self._tokens(form)
+                candidates.append((float(first[tokens[0]]), word, tokens))
+        words = self.tokenizer.decode(list(free)).split()
+        if 1 < len(words) <= MAX_FRAME_WORDS + 1:
+            frame = self._tokens(" " + " ".join(words[:-1]))
+            if free[: len(frame)] == frame and len(steps) > len(frame):
+                after = _log_probs(steps[len(frame)])
+                for word in grammar:
+                    tokens = frame + self._tokens(f" {word}.")
+                    candidates.append((float(after[tokens[len(frame)]]), word, tokens))
+        return sorted(candidates, key=lambda c: -c[0])
+
+    def _best_words(self, context: np.ndarray, grammar: tuple[str, ...], candidates) -> dict:
+        """Each word's best score, scoring candidates in bound order until the rest cannot
+        matter (their bound is PRUNE_NATS below the best score: under 0.1% of its share)."""
+        best = dict.fromkeys(grammar, -np.inf)
+        top = -np.inf
+        for first in range(0, len(candidates), BATCH):
+            batch = candidates[first:first + BATCH]
+            if batch[0][0] < top - PRUNE_NATS:
+                break
+            for (_, word, _), score in zip(batch, self._score(context, [c[2] for c in batch])):
+                best[word] = max(best[word], score)
+                top = max(top, score)
+        return best
 
     def _tokens(self, form: str) -> tuple[int, ...]:
         with self._lock:
@@ -164,39 +202,28 @@ class WhisperRecognizer:
         """Log-likelihood of each token sequence followed by end-of-text (or, when it ends in a
         period, of the sequence without it, whichever is likelier).
 
-        The decoder is forced along each sequence, in batches of one length: the prompt's tokens
-        after the start come back as per-step logits, then one free step, whose logits give
-        end-of-text its probability. CTranslate2 4.8 returns fewer steps than ``max_length``
-        allows once a prefix is forced (about half, measured), hence the generous limit;
-        decoding stops at end-of-text anyway.
+        One decoder call forces every sequence at once (prompts of any length): the prompt's
+        tokens after the start come back as per-step logits, then free steps, the first of
+        which gives end-of-text its probability. With a forced prefix CTranslate2 4.8 returns
+        only about ``max_length / 2`` steps (measured), hence the limit.
         """
-        by_length: dict[int, list[int]] = {}
-        for i, tokens in enumerate(sequences):
-            by_length.setdefault(len(tokens), []).append(i)
-        scores = [-np.inf] * len(sequences)
-        for length, members in by_length.items():
-            for first in range(0, len(members), BATCH):
-                batch = members[first:first + BATCH]
-                results = self.model.generate(
-                    self._batch(context, len(batch)), [self.start + list(sequences[i]) for i in batch],
-                    beam_size=1, max_length=2 * (len(self.start) + length + 1),
-                    return_logits_vocab=True, suppress_blank=False, suppress_tokens=[])
-                for i, result in zip(batch, results):
-                    scores[i] = self._path_score(sequences[i], result.logits[0])
-        return scores
+        longest = max(len(tokens) for tokens in sequences)
+        results = self.model.generate(
+            self._batch(context, len(sequences)), [self.start + list(t) for t in sequences],
+            beam_size=1, max_length=max(2 * (longest + 1), longest + len(self.start) + 2),
+            return_logits_vocab=True, suppress_blank=False, suppress_tokens=[])
+        return [self._path_score(t, r.logits[0]) for t, r in zip(sequences, results)]
 
     def _path_score(self, tokens: tuple[int, ...], steps) -> float:
         if len(steps) <= len(tokens):
             raise SpeechError("Whisper no devolvió la puntuación de una palabra.")
         total, best = 0.0, -np.inf
         for k in range(len(tokens) + 1):
-            logits = np.asarray(steps[k], np.float32).reshape(-1)
-            top = float(logits.max())
-            norm = top + float(np.log(np.exp(logits - top).sum()))
+            log_probs = _log_probs(steps[k])
             if k == len(tokens) or (k == len(tokens) - 1 and tokens[k] == self.period):
-                best = max(best, total + float(logits[self.eot]) - norm)
+                best = max(best, total + float(log_probs[self.eot]))
             if k < len(tokens):
-                total += float(logits[tokens[k]]) - norm
+                total += float(log_probs[tokens[k]])
         return best
 
     def _batch(self, context: np.ndarray, n: int):
@@ -218,6 +245,18 @@ class _Session:
         if not self.parts:
             return rejected("silence")
         return self.owner.decide(np.concatenate(self.parts), self.grammar)
+
+
+def _log_probs(logits) -> np.ndarray:
+    """Log-softmax of one step's logits (a CTranslate2 StorageView)."""
+    values = np.asarray(logits, np.float32).reshape(-1)
+    top = float(values.max())
+    return values - (top + float(np.log(np.exp(values - top).sum())))
+
+
+def folded(word: str) -> str:
+    """A word without its accents: Whisper writes "Sabado" for "sábado" on a phone line."""
+    return "".join(c for c in unicodedata.normalize("NFD", word) if not unicodedata.combining(c))
 
 
 def plain(text: str) -> str:
