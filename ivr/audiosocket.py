@@ -38,8 +38,9 @@ RATE = 8000
 CONNECT_TIMEOUT_S = 3.0  # EXEC to Asterisk's connection (it takes about 1 ms here)
 KEEPALIVE_S = 1.0  # app_audiosocket drops a connection after 2 s without a frame either way
 SILENCE_FRAME = bytes([AUDIO]) + (320).to_bytes(2, "big") + bytes(320)
-# The first releases whose AudioSocket forwards keys (asterisk/asterisk PR #1138, 2025): before
-# them, keys pressed during a streamed capture are lost, so older Asterisks record instead.
+# The first releases whose AudioSocket forwards keys (asterisk/asterisk PR #1138: listed in the
+# 22.4.0 release notes, June 2025; 20.14 and 21.9 are that day's releases of the other branches,
+# unchecked here). Before them keys pressed during a streamed capture are lost: they record.
 KEYS_SINCE = {20: 14, 21: 9, 22: 4}
 
 

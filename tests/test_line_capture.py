@@ -9,6 +9,7 @@ she said to the reply's first sample in what she heard.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import time
 import wave
@@ -19,9 +20,11 @@ import pytest
 
 from audio_lessons import config, listeners, store
 from audio_lessons.driver import Utterance
+from audio_lessons.errors import ConfigError
 from audio_lessons.speech.recognizer import FakeRecognizer
-from ivr.audiosocket import AudioSockets
-from ivr.line import AgiMedia
+from ivr.answer import Answer
+from ivr.audiosocket import AudioSockets, forwards_keys
+from ivr.line import AgiMedia, LessonLine
 from tests.asterisk import CLOSE_RECORDING, agi_server, ami_caller, asterisk
 from tests.heard import RATE, find, samples_of
 from tests.test_line import Phone, library
@@ -37,6 +40,7 @@ CALLER = """
 exten => s,1,Answer()
  same => n,MixMonitor(${CAP_REC}.wav,r(${CAP_REC}-heard.wav)t(${CAP_REC}-sent.wav))
  same => n,Wait(${CAP_WAIT})
+ same => n,UserEvent(CaptureSay,Rec: ${CAP_REC})
  same => n,ExecIf($["${CAP_SAY}" != ""]?Playback(${CAP_SAY}))
  same => n,ExecIf($["${CAP_KEY}" != ""]?SendDTMF(${CAP_KEY},,120))
  same => n,Wait(${CAP_HOLD})
@@ -94,6 +98,7 @@ class Probe:
         self.settings = config.load(folder / "data", environ={})
         self.sockets = AudioSockets() if streaming else None
         self.results: queue.Queue = queue.Queue()
+        self.returned: list[float] = []  # wall clock when each capture returned
         if self.sockets:
             agi_server.run(self.sockets.start())
         agi_server.routes["capture"] = self
@@ -103,6 +108,7 @@ class Probe:
         media = AgiMedia(channel, self.settings, self.sockets)
         try:
             got = await media.capture("123", 4_000)
+            self.returned.append(time.time())
             await channel.stream_file(str(self.folder / "reply"), "")
             await channel.exec("Wait", "2")
         except Exception as exc:  # noqa: BLE001 - the test reports it
@@ -112,6 +118,8 @@ class Probe:
 
 def call(ami, asterisk, name: str, wait: float, say: Path | None = None, key: str = "",
          hold: float = 4.0) -> str:
+    """Place her call; return her recording's name (its UserEvent CaptureSay marks her word's
+    first sample, by Asterisk's clock with ``timestampevents``)."""
     rec = f"{asterisk.base_dir}/rec/capture-{name}"
     reply = ami.action(
         "Originate", Channel="Local/s@capture-caller", Context="capture-line", Exten="s",
@@ -217,3 +225,35 @@ def test_hanging_up_during_the_streamed_capture_is_clean(agi_server, ami_caller,
     assert not phone.line.sockets.streaming and not phone.line.sockets.waiting
     errors = [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
     assert errors == [], [r.getMessage() for r in errors]
+
+
+def test_keys_come_over_audiosocket_only_from_asterisks_that_send_them():
+    assert forwards_keys("22.10.1+dfsg+~cs6.17.60671434-1")  # the chroot's, checked above
+    assert all(forwards_keys(v) for v in ("22.4.0", "21.9.0", "20.14.1", "23.0.0"))
+    assert not any(forwards_keys(v) for v in ("22.3.0", "21.8.2", "20.13.0", "18.26.0", ""))
+
+
+def test_her_answer_ends_after_her_word_with_some_line_around_it():
+    if not WORDS.is_dir():
+        pytest.skip(f"no recorded Spanish digits at {WORDS}")
+    word = samples_of(WORDS / "5.wav")
+    line = noisy(np.concatenate([np.zeros(RATE), word, np.zeros(2 * RATE)]), NOISE_DBFS, 5)
+    answer, fed = Answer(), 0
+    while not answer.feed(line[fed: fed + 160]):
+        fed += 160
+        assert fed < len(line), "her word never ended"
+    ended_after = (fed + 160) / RATE - 1.0 - len(word) / RATE
+    assert 0.1 < ended_after < 0.6, ended_after
+    got = answer.utterance()
+    assert got.rate == RATE and len(word) / RATE < len(got.samples) / RATE < len(word) / RATE + 2.2
+    quiet = Answer()
+    assert not any(quiet.feed(c) for c in np.split(noisy(np.zeros(RATE * 2), NOISE_DBFS, 1), 100))
+    assert quiet.utterance() is None  # nothing said: silence, not a clip of noise
+
+
+def test_an_unknown_capture_setting_is_refused_at_start(tmp_path):
+    settings = config.load(tmp_path, environ={"PALLAY_IVR_CAPTURE": "websocket"})
+    with pytest.raises(ConfigError, match="ivr.capture"):
+        LessonLine(settings, b"k" * 32, recognizers=FakeRecognizer())
+    assert LessonLine(dataclasses.replace(settings, ivr=dataclasses.replace(
+        settings.ivr, capture="record")), b"k" * 32, FakeRecognizer()).sockets is None
