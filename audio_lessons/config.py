@@ -96,6 +96,10 @@ class IvrSettings:
     alert_tries: int = 3
     alert_retry_minutes: float = 30.0
     alerts_per_minute: int = 6  # new-lesson and safety calls placed per minute at most
+    # A spoken answer: "stream" (AudioSocket: ends ~0.45 s after her last sound) or "record"
+    # (RECORD FILE: ends after a whole second of silence); stream falls back to record by itself.
+    capture: str = "stream"
+    audiosocket_listen: str = "127.0.0.1:0"  # where Asterisk streams her voice; port 0: any free
 
 
 @dataclass(frozen=True)

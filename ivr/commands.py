@@ -206,11 +206,13 @@ async def run_line(settings: Settings, listen: str | None = None) -> None:
     line = LessonLine(settings, secret, recognizers, device=settings.ivr.device,
                       live=outgoing.live if outgoing else None)
     host, _, port = (listen or settings.ivr.listen).rpartition(":")
+    await line.start()  # the AudioSocket server for spoken answers (when voice is on)
     agi = await server.start(host or "127.0.0.1", int(port), {"lessons": line})
     try:
         await asyncio.Event().wait()  # until cancelled (Ctrl-C, systemd stop)
     finally:
         await agi.close()
+        await line.close()
         if outgoing:
             await outgoing.close()
 

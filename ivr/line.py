@@ -17,23 +17,32 @@ from audio_lessons import actions as a
 from audio_lessons import catalog, listeners, media
 from audio_lessons.config import Settings
 from audio_lessons.driver import HungUp, Session, Utterance, run_async
+from audio_lessons.errors import ConfigError
 from audio_lessons.menu import MenuEngine
 from audio_lessons.session import SessionLog, caller_for
 from audio_lessons.speech.audio import read_wav
 from audio_lessons.speech.pool import RecognizerPool
 from ivr import alerts, outbound
 from ivr.agi import AgiChannel, Hangup
+from ivr.answer import Answer
+from ivr.audiosocket import AudioSockets, StreamUnavailable, forwards_keys
 
 log = logging.getLogger(__name__)
 SAMPLES_PER_MS = 8  # the phone variant is 8 kHz
-VOICE_SILENCE_S = 1  # RECORD FILE's end of speech (whole seconds only)
+VOICE_SILENCE_S = 1  # RECORD FILE's end of speech (whole seconds only): capture = "record"
 MESSAGE_SILENCE_S = 5
+BEEP = "beep"  # Asterisk's own listen tone, the one RECORD FILE's BEEP plays
+CAPTURES = ("stream", "record")
 
 class AgiMedia:
-    """The driver's media interface over one AGI channel (see ``audio_lessons.driver.Media``)."""
+    """The driver's media interface over one AGI channel (see ``audio_lessons.driver.Media``).
 
-    def __init__(self, channel: AgiChannel, settings: Settings):
-        self.channel, self.settings = channel, settings
+    ``sockets``: the line's AudioSocket server, to stream spoken answers; None records them.
+    """
+
+    def __init__(self, channel: AgiChannel, settings: Settings,
+                 sockets: AudioSockets | None = None):
+        self.channel, self.settings, self.sockets = channel, settings, sockets
 
     async def play(self, hashes, keys: str) -> str | None:
         for hash_ in hashes:
@@ -63,9 +72,26 @@ class AgiMedia:
                           hung_up=result.reason == "hangup")
 
     async def capture(self, keys: str, max_ms: int) -> str | Utterance | None:
+        """The tone, then her answer: streamed when the line has AudioSocket, else recorded."""
+        if self.sockets is None:
+            return await self._record_answer(keys, max_ms, beep=True)
+        digit, _ = await self._stream(BEEP, keys)
+        if digit:
+            return digit
+        answer = await asyncio.to_thread(Answer)  # the first one imports pocketsphinx
+        try:
+            digit = await self.sockets.capture(self.channel, keys, max_ms, answer)
+        except StreamUnavailable as exc:
+            log.warning("call %s: %s; recording her answer instead", self.channel.unique_id, exc)
+            return await self._record_answer(keys, max_ms, beep=False)
+        except Hangup:
+            raise HungUp() from None
+        return digit or answer.utterance()
+
+    async def _record_answer(self, keys: str, max_ms: int, beep: bool) -> str | Utterance | None:
         path = self._scratch("voice")
         try:
-            result = await self.channel.record_file(str(path), "wav", keys, max_ms, beep=True,
+            result = await self.channel.record_file(str(path), "wav", keys, max_ms, beep=beep,
                                                     silence_s=VOICE_SILENCE_S)
             if result.digit:
                 return result.digit
@@ -108,6 +134,19 @@ class LessonLine:
         # observer(channel, action_or_event): sees each step of each call (tests, debugging)
         self.observer = observer or (lambda channel, item: None)
         self.live = live  # ivr.live.LiveCalls, to show who is on the line (by pseudonym)
+        self.sockets = _sockets(settings) if recognizers is not None else None
+        self._starting: asyncio.Lock | None = None
+        self._warned = False
+
+    async def start(self) -> None:
+        """Open the AudioSocket server now (else at the first spoken answer): a fixed port that
+        is taken fails here, at start-up."""
+        if self.sockets is not None and not self.sockets.listening:
+            await self.sockets.start()
+
+    async def close(self) -> None:
+        if self.sockets is not None:
+            await self.sockets.close()
 
     async def __call__(self, channel: AgiChannel) -> None:
         try:
@@ -121,9 +160,33 @@ class LessonLine:
         except Hangup:
             pass  # she is gone: the session records the hang-up at its first prompt
         try:
-            await run_async(session, AgiMedia(channel, self.settings))
+            await run_async(session, AgiMedia(channel, self.settings, await self._streaming(channel)))
         finally:
             session.log.db.close()
+
+    async def _streaming(self, channel: AgiChannel) -> AudioSockets | None:
+        """The AudioSocket server for this call's answers, or None: they are recorded."""
+        if self.sockets is None:
+            return None
+        version = channel.env.get("agi_version", "")
+        if not forwards_keys(version):
+            if not self._warned:
+                self._warned = True
+                log.warning("Asterisk %s does not send keys over AudioSocket: spoken answers are "
+                            "recorded (RECORD FILE), which ends a second after she stops",
+                            version or "(version unknown)")
+            return None
+        self._starting = self._starting or asyncio.Lock()
+        async with self._starting:
+            if not self.sockets.listening:
+                try:
+                    await self.sockets.start()
+                except OSError as exc:
+                    log.warning("AudioSocket cannot listen on %s:%s (%s): recording answers",
+                                self.sockets.host, self.sockets.requested_port, exc)
+                    self.sockets = None
+                    return None
+        return self.sockets
 
     def _open_call(self, channel: AgiChannel) -> Session:
         """Who is calling: her number's pseudonym, or the one pallay passed to a callback/alert.
@@ -154,6 +217,20 @@ class LessonLine:
         return Session(MenuEngine(catalog.view(db), self.settings), caller, session_log,
                        recognizer=self.recognizers,
                        observer=lambda item: self.observer(channel, item))
+
+
+def _sockets(settings: Settings) -> AudioSockets | None:
+    """The line's AudioSocket server, not yet listening; None when answers are recorded."""
+    capture = settings.ivr.capture
+    if capture not in CAPTURES:
+        raise ConfigError(f"El ajuste ivr.capture debe ser {' o '.join(CAPTURES)}, no {capture!r}.")
+    if capture == "record":
+        return None
+    host, _, port = settings.ivr.audiosocket_listen.rpartition(":")
+    if not host or not port.isdigit() or host in ("0.0.0.0", "::"):
+        raise ConfigError("El ajuste ivr.audiosocket_listen debe ser una dirección que Asterisk "
+                          f"alcance, como 127.0.0.1:0, no {settings.ivr.audiosocket_listen!r}.")
+    return AudioSockets(host, int(port))
 
 
 def _wav(path: Path) -> Path:

@@ -56,6 +56,7 @@ MODULES = [
     "res_pjsip_endpoint_identifier_user", "res_pjsip_authenticator_digest",
     "res_pjsip_outbound_authenticator_digest", "res_pjsip_outbound_registration",
     "res_pjsip_registrar", "res_pjsip_acl", "res_pjsip_dtmf_info", "res_pjsip_nat",
+    "res_audiosocket", "app_audiosocket",  # the line's streaming capture (ivr/audiosocket.py)
 ]
 
 # Stock files copied as they are, so the modules that read them find their defaults.

@@ -26,12 +26,21 @@ __all__ = ["agi_server", "ami_caller", "asterisk"]  # fixtures, imported for pyt
 
 
 
-def wait_for_the_tone(caller, spool) -> None:
-    """pallay records her answer into spool/voice-<call>-*: speak once it has started."""
+def wait_for_the_tone(caller, phone) -> None:
+    """Speak once pallay listens: her call streams to the line's AudioSocket server (or, when
+    answers are recorded, RECORD FILE writes spool/voice-<call>-*)."""
+    spool = phone.settings.data_dir / "spool"
+    sockets = phone.line.sockets
+
+    def listening() -> bool:
+        if sockets is not None:
+            return caller.line_uid in sockets.streaming
+        return bool(list(spool.glob(f"voice-{caller.line_uid.replace('.', '-')}-*")))
+
     deadline = time.monotonic() + 60
-    while not list(spool.glob(f"voice-{caller.line_uid.replace('.', '-')}-*")):
+    while not listening():
         assert time.monotonic() < deadline, "pallay never listened for her voice"
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +112,6 @@ def test_every_starter_lesson_by_voice(agi_server, ami_caller, asterisk, starter
     pool = RecognizerPool(lambda: SphinxRecognizer(SPHINX_MODEL))
     phone = Phone(agi_server, ami_caller, asterisk, starter_data, recognizers=pool)
     lessons = catalog.list_lessons(store.connect(starter_data.db_path))
-    spool = starter_data.data_dir / "spool"
     voice = starter_data.data_dir / "her-voice"
 
     def choose_by_voice(lesson):
@@ -119,7 +127,7 @@ def test_every_starter_lesson_by_voice(agi_server, ami_caller, asterisk, starter
             answer = word
             if "did_you_mean" in names:
                 answer = "sí" if f"title:{lesson.slug}" in names else "no"
-            wait_for_the_tone(caller, spool)
+            wait_for_the_tone(caller, phone)
             caller.say(str(voice / answer))
             said.append(answer)
             asked = caller.expect((a.Ask, a.PlayLesson), timeout=60)
@@ -145,7 +153,7 @@ def test_hanging_up_while_her_word_is_recognised_is_clean(agi_server, ami_caller
     caller = phone.call("gone", number)
     caller.to_menu()
     spool = starter_data.data_dir / "spool"
-    wait_for_the_tone(caller, spool)
+    wait_for_the_tone(caller, phone)
     caller.say(str(starter_data.data_dir / "her-voice" / "polvo"))
     caller.hang_up()  # gone while pallay decides what she said
     assert caller.done.wait(20)
