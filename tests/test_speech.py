@@ -254,9 +254,9 @@ def test_vosk_streams_and_decides_at_end_of_speech(vosk, have_espeak):
 
 # --- factory, fake, admin checks, models, CLI ---------------------------------------------------
 
-def test_from_settings_without_model_is_voice_off_with_one_log_line(caplog):
+def test_from_settings_without_model_is_voice_off_with_one_log_line(caplog, tmp_path):
     with caplog.at_level(logging.INFO, logger="audio_lessons.speech"):
-        assert from_settings(config.Settings()) is None
+        assert from_settings(config.Settings(data_dir=tmp_path)) is None
     assert [r.message for r in caplog.records if "voice off" in r.message] != []
     assert len(caplog.records) == 1
 

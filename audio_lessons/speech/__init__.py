@@ -60,18 +60,36 @@ def open_recognizer(engine: str, model: str | Path, dictionary: str | Path | Non
     raise SpeechError(f"Motor de voz desconocido: {engine!r} (use whisper, vosk o pocketsphinx).")
 
 
-def from_settings(settings: Settings | SpeechSettings) -> Recognizer | None:
-    """The configured recogniser, or None (voice off, keys only) with one clear log line."""
+def from_settings(settings: Settings | SpeechSettings,
+                  models_dir: Path | None = None) -> Recognizer | None:
+    """The configured recogniser, or None (voice off, keys only), with one log line saying which.
+
+    ``engine = "auto"`` (the default) with no ``model`` takes the first installed model under
+    DATA/models (``models_dir``) that loads, Whisper first (``models.candidates``).
+    """
+    from audio_lessons.speech.models import candidates
+
     speech = settings.speech if isinstance(settings, Settings) else settings
-    if speech.engine in ("", "none") or not speech.model:
-        log.info("voice off, keys only: no speech engine/model configured "
-                 "(set [speech] engine and model)")
-        return None
-    try:
-        recognizer = open_recognizer(speech.engine, speech.model, speech.dictionary or None,
-                                     speech.accept_threshold)
-    except SpeechError as exc:
-        log.error("voice off, keys only: %s model %s unusable: %s", speech.engine, speech.model, exc)
-        return None
-    log.info("voice on: %s model %s", speech.engine, speech.model)
-    return recognizer
+    if models_dir is None and isinstance(settings, Settings):
+        models_dir = settings.data_dir / "models"
+    found = candidates(speech.engine, speech.model, models_dir) if models_dir or speech.model else []
+    failed = []
+    for engine, model in found:
+        try:
+            recognizer = open_recognizer(engine, model, speech.dictionary or None,
+                                         speech.accept_threshold)
+        except SpeechError as exc:
+            failed.append(f"{engine} model {model} unusable: {exc}")
+            continue
+        log.info("voice on: %s model %s (engine %s%s)", engine, model, speech.engine,
+                 "".join(f"; skipped {f}" for f in failed))
+        return recognizer
+    if failed:
+        log.error("voice off, keys only: %s", "; ".join(failed))
+    elif speech.engine in ("", "none"):
+        log.info("voice off, keys only: [speech] engine is %r", speech.engine)
+    else:
+        log.info("voice off, keys only: no %s speech model in %s (install one: pallay models "
+                 "install whisper-base, or set [speech] model)",
+                 "" if speech.engine == "auto" else speech.engine, models_dir)
+    return None
