@@ -188,3 +188,28 @@ def test_a_first_time_caller_hears_the_first_lesson_within_15_s_with_keys_and_30
         told = onset_seconds(asterisk.host_path(f"{rec}-heard.wav"), hint)
         assert told is not None and told < at, (told, at)
     agi_server.wait_idle(30)
+
+
+def test_a_woman_saying_a_lesson_number_reaches_it_with_whisper(agi_server, ami_caller, asterisk,
+                                                                starter_data):
+    """A recorded human voice (not espeak) on the real line, Whisper deciding: she says "dos"
+    at the menu and hears lesson 2."""
+    from audio_lessons.speech.whisper import WhisperRecognizer
+    from tests.models import WHISPER_MISSING, whisper_model
+    from tests.test_line_capture import WORDS, her_word
+
+    require(whisper_model().is_dir(), WHISPER_MISSING)
+    require(WORDS.is_dir(), f"recorded Spanish digits at {WORDS} (make install-test)")
+    pool = RecognizerPool(lambda: WhisperRecognizer(whisper_model()))
+    phone = Phone(agi_server, ami_caller, asterisk, starter_data, recognizers=pool)
+    lesson = {le.key: le for le in catalog.list_lessons(store.connect(starter_data.db_path))}["2"]
+    word, _ = her_word(starter_data.data_dir / "her-voice", 2)
+    caller = phone.call("whisper", "51966600002")
+    caller.to_menu()
+    wait_for_the_tone(caller, phone)
+    caller.say(str(word))
+    played = caller.expect(a.PlayLesson, timeout=60)
+    caller.hang_up()
+    assert caller.done.wait(30)
+    assert played.lesson_id == lesson.id
+    agi_server.wait_idle(30)

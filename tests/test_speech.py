@@ -354,3 +354,37 @@ def test_every_command_help_has_an_example():
     for cmd in (models_cli, models_cli.commands["list"], models_cli.commands["install"],
                 recognize_cli):
         assert "Ejemplo:" in (cmd.help or ""), cmd.name
+
+
+
+def test_a_pool_shares_a_concurrent_recogniser_and_lends_the_others_one_at_a_time():
+    import threading
+
+    from audio_lessons.speech.pool import RecognizerPool
+
+    for concurrent, models_loaded in ((True, 1), (False, 2)):
+        made, inside, gate = [], threading.Semaphore(0), threading.Event()
+
+        class Held(FakeRecognizer):
+            def __init__(self):
+                super().__init__(["uno"])
+                self.concurrent = concurrent
+                made.append(self)
+
+            def recognise(self, samples, rate, words):
+                inside.release()
+                gate.wait(10)  # both speakers are being decoded at the same moment
+                return super().recognise(samples, rate, words)
+
+        pool = RecognizerPool(Held)
+        heard = []
+        speakers = [threading.Thread(target=lambda: heard.append(
+            pool.recognise(np.zeros(800, np.int16), 8000, ["uno"]))) for _ in range(2)]
+        for speaker in speakers:
+            speaker.start()
+            assert inside.acquire(timeout=10)
+        gate.set()
+        for speaker in speakers:
+            speaker.join()
+        assert len(made) == models_loaded
+        assert len(heard) == 2

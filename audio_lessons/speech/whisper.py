@@ -67,6 +67,7 @@ class WhisperRecognizer:
     """Closed-vocabulary decisions by decoder likelihoods (see the module docstring)."""
 
     engine = "whisper"
+    concurrent = True  # one loaded model serves every session (see speech.pool)
 
     def __init__(self, model: str | Path, threshold: float = 0.6, threads: int | None = None) -> None:
         self.folder = Path(model)
