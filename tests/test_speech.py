@@ -357,34 +357,35 @@ def test_every_command_help_has_an_example():
 
 
 
-def test_a_pool_shares_a_concurrent_recogniser_and_lends_the_others_one_at_a_time():
+@pytest.mark.parametrize(("concurrent", "models_loaded"), [(True, 1), (False, 2)])
+def test_a_pool_shares_a_concurrent_recogniser_and_lends_the_others_one_at_a_time(
+        concurrent, models_loaded):
     import threading
 
     from audio_lessons.speech.pool import RecognizerPool
 
-    for concurrent, models_loaded in ((True, 1), (False, 2)):
-        made, inside, gate = [], threading.Semaphore(0), threading.Event()
+    made, inside, gate = [], threading.Semaphore(0), threading.Event()
 
-        class Held(FakeRecognizer):
-            def __init__(self):
-                super().__init__(["uno"])
-                self.concurrent = concurrent
-                made.append(self)
+    class Held(FakeRecognizer):
+        def __init__(self):
+            super().__init__(["uno"])
+            self.concurrent = concurrent
+            made.append(self)
 
-            def recognise(self, samples, rate, words):
-                inside.release()
-                gate.wait(10)  # both speakers are being decoded at the same moment
-                return super().recognise(samples, rate, words)
+        def recognise(self, samples, rate, words):
+            inside.release()
+            gate.wait(10)  # both speakers are being decoded at the same moment
+            return super().recognise(samples, rate, words)
 
-        pool = RecognizerPool(Held)
-        heard = []
-        speakers = [threading.Thread(target=lambda: heard.append(
-            pool.recognise(np.zeros(800, np.int16), 8000, ["uno"]))) for _ in range(2)]
-        for speaker in speakers:
-            speaker.start()
-            assert inside.acquire(timeout=10)
-        gate.set()
-        for speaker in speakers:
-            speaker.join()
-        assert len(made) == models_loaded
-        assert len(heard) == 2
+    pool = RecognizerPool(Held)
+    heard = []
+    speakers = [threading.Thread(target=lambda: heard.append(
+        pool.recognise(np.zeros(800, np.int16), 8000, ["uno"]))) for _ in range(2)]
+    for speaker in speakers:
+        speaker.start()
+        assert inside.acquire(timeout=10)
+    gate.set()
+    for speaker in speakers:
+        speaker.join()
+    assert len(made) == models_loaded
+    assert len(heard) == 2

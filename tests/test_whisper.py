@@ -13,10 +13,8 @@ from tests.conftest import require
 from tests.models import WHISPER_MISSING, whisper_model
 
 SOUNDS = Path("/usr/share/asterisk/sounds/es")  # asterisk-core-sounds-es-wav (make install-test)
-DIGITS = "cero uno dos tres cuatro cinco seis siete ocho nueve".split()
-VOCABULARY = (DIGITS + "domingo lunes martes miércoles jueves viernes sábado enero febrero marzo "
-              "abril mayo junio julio agosto septiembre octubre noviembre diciembre hoy mañana "
-              "ayer no mensaje".split())
+DIGITS = ["cero", "uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve"]
+VOCABULARY = (DIGITS + ["domingo", "lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre", "hoy", "mañana", "ayer", "no", "mensaje"])
 WORDS = [(f"digits/{i}.wav", w) for i, w in enumerate(DIGITS)] + [
     ("digits/today.wav", "hoy"), ("digits/tomorrow.wav", "mañana"),
     ("digits/yesterday.wav", "ayer"), ("digits/day-2.wav", "martes")]
