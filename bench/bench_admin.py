@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from audio_lessons import store, users
-from bench import bench_stats
+from bench import Figure, bench_stats
 
 TARGET_MS = 300.0
 UPLOAD_MB = 50
@@ -144,9 +144,7 @@ def _start_panel(data: Path, port: int) -> subprocess.Popen:
     raise RuntimeError("the panel did not start")
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    total = int(argv[0]) if argv else 1_000_000
+def main(total: int = 1_000_000) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="pallay-bench-admin-") as tmp:
         data = Path(tmp) / "data"
         db = store.connect(data / "pallay.db")
@@ -194,7 +192,13 @@ def main(argv: list[str] | None = None) -> None:
           f"{took[0][1]}")
     print(f"panel memory: {memory_idle[0]:.0f} MB resident when idle, {memory_after[0]:.0f} MB "
           f"after the upload, {memory_after[1]:.0f} MB at its peak")
+    return [Figure(f"slowest page idle, {listens:,} listens", f"{worst:.1f} ms",
+                   f"< {TARGET_MS:.0f} ms", worst < TARGET_MS),
+            Figure(f"worst page during a {UPLOAD_MB} MB upload / idle", f"{worst_ratio:.2f}x",
+                   "<= 2x", worst_ratio <= 2),
+            Figure("panel memory: idle / after the upload / peak",
+                   f"{memory_idle[0]:.0f} / {memory_after[0]:.0f} / {memory_after[1]:.0f} MB")]
 
 
 if __name__ == "__main__":
-    main()
+    main(*map(int, sys.argv[1:2]))  # python -m bench.bench_admin [EVENTS]

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from audio_lessons import catalog, events, outbox, store, sync
+from bench import Figure
 from kiosk import sync as client
 from tests import sync_helpers as h
 
@@ -125,24 +126,40 @@ def events_up(tmp: Path) -> tuple[float, float, int]:
     return pushed, baseline, held
 
 
-def main() -> None:
+def main() -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="pallay-bench-sync-") as tmp:
         rows = content(Path(tmp) / "content")
-        print(f"{'content sync':34s} {'files':>6s} {'MB in':>8s} {'requests':>8s} {'seconds':>8s}")
-        for label, traffic, seconds in rows:
-            shown = f"{seconds:8.2f}" if seconds is not None else f"{'-':>8s}"
-            print(f"{label:34s} {traffic.files:6d} {traffic.bytes_in / 1e6:8.2f} "
-                  f"{traffic.requests:8d} {shown}")
-        changed, baseline = rows[2][1], rows[3][1]
-        print(f"after {CHANGED} changed: {changed.bytes_in / baseline.bytes_in:.1%} of the bytes "
-              f"of moving every file ({LESSON_SECONDS} s lessons, kiosk variant)")
         pushed, bulk, held = events_up(Path(tmp) / "events")
-        print(f"\n{'events up':34s} {'events':>8s} {'seconds':>8s} {'events/s':>9s} {'ratio':>6s}")
-        print(f"{'kiosk sync over HTTP, batches':34s} {EVENTS:8,d} {pushed:8.2f} "
-              f"{EVENTS / pushed:9,.0f} {pushed / bulk:6.2f}")
-        print(f"{'baseline: one bulk INSERT':34s} {EVENTS:8,d} {bulk:8.2f} {EVENTS / bulk:9,.0f} "
-              f"{1:6.2f}")
-        print(f"events on the server: {held:,d} of {EVENTS:,d} (none lost, none twice)")
+    return _content_report(rows) + _events_report(pushed, bulk, held)
+
+
+def _content_report(rows: list[tuple]) -> list[Figure]:
+    print(f"{'content sync':34s} {'files':>6s} {'MB in':>8s} {'requests':>8s} {'seconds':>8s}")
+    for label, traffic, seconds in rows:
+        shown = f"{seconds:8.2f}" if seconds is not None else f"{'-':>8s}"
+        print(f"{label:34s} {traffic.files:6d} {traffic.bytes_in / 1e6:8.2f} "
+              f"{traffic.requests:8d} {shown}")
+    changed, baseline = rows[2][1], rows[3][1]
+    share = changed.bytes_in / baseline.bytes_in
+    print(f"after {CHANGED} changed: {share:.1%} of the bytes of moving every file "
+          f"({LESSON_SECONDS} s lessons, kiosk variant)")
+    return [Figure(f"bytes moved after {CHANGED} of {LESSONS} lessons changed / every file",
+                   f"{share:.1%} ({changed.bytes_in / 1e6:.1f} of {baseline.bytes_in / 1e6:.1f} MB)")]
+
+
+def _events_report(pushed: float, bulk: float, held: int) -> list[Figure]:
+    print(f"\n{'events up':34s} {'events':>8s} {'seconds':>8s} {'events/s':>9s} {'ratio':>6s}")
+    print(f"{'kiosk sync over HTTP, batches':34s} {EVENTS:8,d} {pushed:8.2f} "
+          f"{EVENTS / pushed:9,.0f} {pushed / bulk:6.2f}")
+    print(f"{'baseline: one bulk INSERT':34s} {EVENTS:8,d} {bulk:8.2f} {EVENTS / bulk:9,.0f} "
+          f"{1:6.2f}")
+    verdict = "none lost, none twice" if held == EVENTS else "LOST OR DOUBLED"
+    print(f"events on the server: {held:,d} of {EVENTS:,d} ({verdict})")
+    return [Figure("events up over HTTP", f"{EVENTS / pushed:,.0f}/s"),
+            Figure("events up, HTTP time / bulk INSERT time (baseline)",
+                   f"{pushed / bulk:.2f}x ({EVENTS / bulk:,.0f}/s bulk)"),
+            Figure(f"events on the server after pushing {EVENTS:,}", f"{held:,}",
+                   f"{EVENTS:,} (none lost, none twice)", held == EVENTS)]
 
 
 if __name__ == "__main__":
