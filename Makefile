@@ -40,6 +40,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 	bash deploy/install-debian.sh $(TEST_DEBS)
 	$(BIN)/python -m tests.models $(if $(MODELS),--from '$(MODELS)')
+	$(BIN)/python -m tests.voices --fetch
 
 run: $(VENV)/.installed
 	$(BIN)/pallay --data $(DATA) init
