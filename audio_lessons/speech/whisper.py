@@ -10,14 +10,6 @@ words); a word is accepted only when its share reaches the threshold. Rejection 
 the model's likelihoods: a sentence makes the free transcription far likelier than any word,
 a mumble spreads the share over several words.
 
-When that leaves the model unsure (a share under the threshold, or its free text likelier), it
-decodes the same encoded audio once more with the allowed words as its "previous text" (what
-faster-whisper calls the initial prompt): on a phone line it then writes "Viernes." where it
-wrote "Biernes.". Only a second chance: prompted from the start, Whisper hears the prompt's words
-in babble and silence ("No.", a list of words) and is right less often in noise. Measured on both
-voices' 68 clean words: 84% right alone, 97% with the second chance, none wrong either way, no
-sentence accepted; at 10 dB babble 69% then 81%.
-
 The model is a CTranslate2 conversion of Whisper (the format faster-whisper uses: model.bin,
 config.json, tokenizer.json, vocabulary.txt), loaded once, int8 on the CPU. One loaded model
 serves every call of a process: CTranslate2 runs concurrent requests from several threads.
@@ -65,9 +57,7 @@ COMMAND_PRIOR = 3.0
 # decoder's cost grows with the positions it attends to, and the 30 s of padding after a 1 s
 # word matter less (measured on human words: 1 s kept lost a third of them, 5 s kept lost few).
 TAIL_POSITIONS = 250
-MAX_PROMPT_TOKENS = 223  # Whisper's: half its 448 decoder positions, less the marker
-NO_SPEECH = 0.6
-UNSURE = ("low-confidence", "out-of-grammar")  # the decisions the prompted decoding may revisit  # above this no-speech probability the clip is silence to Whisper
+NO_SPEECH = 0.6  # above this no-speech probability the clip is silence to Whisper
 
 
 def is_whisper_model(folder: Path) -> bool:
@@ -106,7 +96,6 @@ class WhisperRecognizer:
         if None in ids.values():
             raise SpeechError(f"El modelo Whisper {self.folder} no es multilingüe (no sabe español).")
         self.start = [ids["startoftranscript"], ids[LANGUAGE], ids["transcribe"], ids["notimestamps"]]
-        self.previous = token("<|startofprev|>")
         self.eot = ids["endoftext"]
         self.period = token(".")
         self._spellings: dict[str, tuple[int, ...]] = {}
@@ -130,22 +119,14 @@ class WhisperRecognizer:
         return EndpointStream(lambda: _Session(self, grammar), rate, RATE)
 
     def decide(self, clip: np.ndarray, grammar: tuple[str, ...]) -> Heard:
-        """One decision on a 16 kHz int16 clip: encode once, then decode as Whisper would, and
-        when that leaves it unsure, once more with the allowed words as its previous text."""
+        """One decision on a 16 kHz int16 clip: encode once, transcribe freely, score words."""
         speech = clip[: CHUNK_S * RATE].astype(np.float32) / 32768.0
         features = log_mel(speech, self.n_mels)
         encoded = self.model.encode(self.ctranslate2.StorageView.from_array(features[None]))
         keep = min(features.shape[1] // 2, len(speech) // (2 * HOP) + TAIL_POSITIONS)
         context = np.ascontiguousarray(np.asarray(encoded)[:, :keep])
-        heard = self._decode(context, grammar, self.start)
-        if heard.reason in UNSURE:
-            heard = self._decode(context, grammar, self._prompt(grammar) + self.start)
-        return heard
-
-    def _decode(self, context: np.ndarray, grammar: tuple[str, ...], start: list[int]) -> Heard:
-        """Transcribe freely after ``start``, score the words after it, weigh them (see above)."""
-        free = self.model.generate(self._batch(context, 1), [start], beam_size=1,
-                                   max_length=MAX_FREE_TOKENS + len(start) - len(self.start),
+        free = self.model.generate(self._batch(context, 1), [self.start], beam_size=1,
+                                   max_length=MAX_FREE_TOKENS,
                                    return_scores=True, length_penalty=0, return_logits_vocab=True,
                                    return_no_speech_prob=True)[0]
         if free.no_speech_prob > NO_SPEECH:
@@ -156,7 +137,7 @@ class WhisperRecognizer:
         if len(steps) <= len(tokens):  # no end-of-text within the limit: a sentence
             log.debug("whisper: %r... is a sentence, not a command", text)
             return rejected("several-words")
-        best = self._best_words(context, start, grammar, self._candidates(grammar, tokens, steps))
+        best = self._best_words(context, grammar, self._candidates(grammar, tokens, steps))
         other = float(free.scores[0]) - COMMAND_PRIOR
         framed = len(said) <= MAX_FRAME_WORDS + 1
         for word in (" ".join(said), " ".join(said[-1:]) if framed else ""):  # alone, in a frame
@@ -198,8 +179,7 @@ class WhisperRecognizer:
                     candidates.append((float(after[tokens[len(frame)]]), word, tokens))
         return sorted(candidates, key=lambda c: -c[0])
 
-    def _best_words(self, context: np.ndarray, start: list[int], grammar: tuple[str, ...],
-                    candidates) -> dict:
+    def _best_words(self, context: np.ndarray, grammar: tuple[str, ...], candidates) -> dict:
         """Each word's best score, scoring candidates in bound order until the rest cannot
         matter (their bound is PRUNE_NATS below the best score: under 0.1% of its share)."""
         best = dict.fromkeys(grammar, -np.inf)
@@ -208,7 +188,7 @@ class WhisperRecognizer:
             batch = candidates[first:first + BATCH]
             if batch[0][0] < top - PRUNE_NATS:
                 break
-            for (_, word, _), score in zip(batch, self._score(context, start, [c[2] for c in batch])):
+            for (_, word, _), score in zip(batch, self._score(context, [c[2] for c in batch])):
                 best[word] = max(best[word], score)
                 top = max(top, score)
         return best
@@ -220,28 +200,19 @@ class WhisperRecognizer:
                     self.tokenizer.encode(form, add_special_tokens=False).ids)
             return self._spellings[form]
 
-    def _prompt(self, grammar: tuple[str, ...]) -> list[int]:
-        """The allowed words as the text Whisper heard before: " uno, dos, tres."; Whisper's own
-        limit on that text (the last MAX_PROMPT_TOKENS tokens) keeps room for the decoding."""
-        if self.previous is None:
-            return []
-        return [self.previous, *self._tokens(" " + ", ".join(grammar) + ".")[-MAX_PROMPT_TOKENS:]]
-
-    def _score(self, context: np.ndarray, start: list[int],
-               sequences: list[tuple[int, ...]]) -> list[float]:
+    def _score(self, context: np.ndarray, sequences: list[tuple[int, ...]]) -> list[float]:
         """Log-likelihood of each token sequence followed by end-of-text (or, when it ends in a
         period, of the sequence without it, whichever is likelier).
 
         One decoder call forces every sequence at once (prompts of any length): the prompt's
         tokens after the start come back as per-step logits, then free steps, the first of
         which gives end-of-text its probability. With a forced prefix CTranslate2 4.8 returns
-        only about ``max_length / 2`` steps, and behind a previous text ``max_length`` less
-        the start's length (both measured), hence the limit.
+        only about ``max_length / 2`` steps (measured), hence the limit.
         """
         longest = max(len(tokens) for tokens in sequences)
         results = self.model.generate(
-            self._batch(context, len(sequences)), [start + list(t) for t in sequences],
-            beam_size=1, max_length=max(2 * (longest + 1), longest + len(start) + 2),
+            self._batch(context, len(sequences)), [self.start + list(t) for t in sequences],
+            beam_size=1, max_length=max(2 * (longest + 1), longest + len(self.start) + 2),
             return_logits_vocab=True, suppress_blank=False, suppress_tokens=[])
         return [self._path_score(t, r.logits[0]) for t, r in zip(sequences, results)]
 
