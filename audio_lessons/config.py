@@ -43,7 +43,8 @@ class SpeechSettings:
     engine: str = "auto"
     model: str = ""  # model folder; empty: the engine's best one installed in DATA/models
     dictionary: str = ""  # pocketsphinx pronunciation dictionary (defaults to one in the model)
-    accept_threshold: float = 0.6  # below this confidence a word is rejected
+    # below this confidence a word is rejected; 0: the engine's own (whisper 0.75, others 0.6)
+    accept_threshold: float = 0.0
     confirm_threshold: float = 0.8  # below this a costly command is confirmed first
     suggest_threshold: float = 0.4  # between this and accept: "do you want the lesson on ...?"
 

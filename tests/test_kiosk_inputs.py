@@ -161,8 +161,8 @@ def test_a_real_usb_keypad_through_uinput():
     from evdev import ecodes as e
 
     got = Collected()
+    # UInput returns once its event node opens (evdev waits for udev itself): no sleep here.
     with UInput({e.EV_KEY: [e.KEY_KP0, e.KEY_KP5, e.KEY_KPENTER]}, name="pallay test keypad") as ui:
-        time.sleep(0.2)  # udev creates the event node
         pad = usbkeypad.UsbKeypad(got.put, usbkeypad.find_keypad(ui.device.path))
         for code in (e.KEY_KP5, e.KEY_KP0):
             ui.write(e.EV_KEY, code, 1)

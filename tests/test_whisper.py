@@ -73,3 +73,16 @@ def test_silence_is_silence_and_any_word_is_known(whisper):
     quiet = on_a_line(np.zeros(8000, np.int16), 3)
     assert whisper.recognise(quiet, 8000, DIGITS).reason == "silence"
     assert whisper.missing_words(["casco", "mercurio"]) == ()
+
+
+def test_a_long_list_of_words_still_finds_hers():
+    """Unsure at first (a threshold no share reaches), Whisper decodes once more with the words
+    as its previous text; a catalogue's worth of keywords must not overflow its 448 positions."""
+    require(whisper_model().is_dir(), WHISPER_MISSING)
+    require(SOUNDS.is_dir(), f"recorded Spanish prompts at {SOUNDS} (make install-test)")
+    exacting = open_recognizer("whisper", whisper_model(), threshold=0.999)
+    syllables = ["ca", "de", "lo", "mi", "pu", "ra", "se", "ti", "vo", "za", "ba", "fe", "go", "ju",
+                 "ne", "sa", "mo"]
+    many = [*VOCABULARY, *(a + b for a in syllables for b in syllables)]  # 323 words
+    heard = exacting.recognise(on_a_line(phone_audio(SOUNDS / "digits/4.wav"), 5), 8000, many)
+    assert heard.text == "cuatro", (heard.reason, heard.alternatives)

@@ -43,20 +43,24 @@ __all__ = [
 
 
 def open_recognizer(engine: str, model: str | Path, dictionary: str | Path | None = None,
-                    threshold: float = 0.6) -> Recognizer:
-    """Load one engine's model from a path; SpeechError if the engine or model is unusable."""
+                    threshold: float | None = None) -> Recognizer:
+    """Load one engine's model from a path; SpeechError if the engine or model is unusable.
+
+    ``threshold`` None (or 0, the setting's default) is the engine's own: its confidences are not
+    on one scale (Whisper's shares 0.75, PocketSphinx's and Vosk's confidences 0.6)."""
+    chosen = {"threshold": threshold} if threshold else {}
     if engine == "vosk":
         from audio_lessons.speech.kaldi import VoskRecognizer
 
-        return VoskRecognizer(model, threshold)
+        return VoskRecognizer(model, **chosen)
     if engine == "whisper":
         from audio_lessons.speech.whisper import WhisperRecognizer
 
-        return WhisperRecognizer(model, threshold)
+        return WhisperRecognizer(model, **chosen)
     if engine == "pocketsphinx":
         from audio_lessons.speech.sphinx import SphinxRecognizer
 
-        return SphinxRecognizer(model, dictionary or None, threshold)
+        return SphinxRecognizer(model, dictionary or None, **chosen)
     raise SpeechError(f"Motor de voz desconocido: {engine!r} (use whisper, vosk o pocketsphinx).")
 
 

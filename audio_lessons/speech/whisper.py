@@ -10,6 +10,13 @@ words); a word is accepted only when its share reaches the threshold. Rejection 
 the model's likelihoods: a sentence makes the free transcription far likelier than any word,
 a mumble spreads the share over several words.
 
+When that leaves the model unsure (a share under the threshold, or its free text likelier), it
+decodes the same encoded audio once more with the allowed words as its "previous text" (what
+faster-whisper calls the initial prompt): on a phone line it then writes "Viernes." where it
+wrote "Biernes.". Only a second look: prompted from the start, Whisper hears the prompt's words
+in babble ("No.", a list of words) and is right less often in noise. Whisper's shares are also
+surer than PocketSphinx's confidences, hence its own threshold (DEFAULT_THRESHOLD).
+
 The model is a CTranslate2 conversion of Whisper (the format faster-whisper uses: model.bin,
 config.json, tokenizer.json, vocabulary.txt), loaded once, int8 on the CPU. One loaded model
 serves every call of a process: CTranslate2 runs concurrent requests from several threads.
@@ -53,11 +60,26 @@ PRUNE_NATS = 7.0  # candidates whose bound is this far below the best cannot mov
 # ("Biernes") loses to its own misspelling. Set on the Mexican voice's clean words: best word minus
 # free text was -3.0 nats at worst for words, and -2.9, then -5.2, at best for 90 sentences.
 COMMAND_PRIOR = 3.0
+# The same odds when the words are Whisper's previous text: that prompt already leans it towards
+# them, so half the prior. Measured (10 s encoded, both voices): with 3.0 a clean Asterisk prompt
+# ("contraseña") was taken for "miércoles"; with 0, 93% of clean words right; with 1.5, 97%, and
+# 2 of 46 words outside the line's menu accepted in 10 dB babble.
+PROMPTED_PRIOR = COMMAND_PRIOR / 2
 # Encoder positions kept after the speech (20 ms each) for the decoder's cross-attention: the
-# decoder's cost grows with the positions it attends to, and the 30 s of padding after a 1 s
-# word matter less (measured on human words: 1 s kept lost a third of them, 5 s kept lost few).
+# decoder's cost grows with the positions it attends to, and the padding after a 1 s word
+# matters less (measured on human words: 1 s kept lost a third of them, 5 s kept lost few).
 TAIL_POSITIONS = 250
+# Seconds of silence after her word that the encoder sees (Whisper was trained on 30 s; its cost
+# grows faster than the length). Measured on both voices' 68 words, with the second look: 30 s
+# 97% right clean, 78% in 10 dB babble; 10 s 99% and 79%, in 0.55x the time; 5 s 91% and 75%.
+ENCODED_SILENCE_S = 10
+MAX_PROMPT_TOKENS = 223  # Whisper's: half its 448 decoder positions, less the marker
 NO_SPEECH = 0.6  # above this no-speech probability the clip is silence to Whisper
+# A word's share needed to accept it. At 0.6 (PocketSphinx's) the first decoding accepted "no" for
+# 5 of 68 words in 10 dB babble with shares of 0.62-0.74; at 0.75 the second look recovers most
+# words those would have cost (bench_voice: see the README's table).
+DEFAULT_THRESHOLD = 0.75
+UNSURE = ("low-confidence", "out-of-grammar")  # the decisions the prompted decoding revisits
 
 
 def is_whisper_model(folder: Path) -> bool:
@@ -70,7 +92,8 @@ class WhisperRecognizer:
     engine = "whisper"
     concurrent = True  # one loaded model serves every session (see speech.pool)
 
-    def __init__(self, model: str | Path, threshold: float = 0.6, threads: int | None = None) -> None:
+    def __init__(self, model: str | Path, threshold: float = DEFAULT_THRESHOLD,
+                 threads: int | None = None) -> None:
         self.folder = Path(model)
         if not self.folder.is_dir() or not is_whisper_model(self.folder):
             raise SpeechError(f"No se encontró un modelo Whisper en {self.folder} (faltan "
@@ -96,6 +119,7 @@ class WhisperRecognizer:
         if None in ids.values():
             raise SpeechError(f"El modelo Whisper {self.folder} no es multilingüe (no sabe español).")
         self.start = [ids["startoftranscript"], ids[LANGUAGE], ids["transcribe"], ids["notimestamps"]]
+        self.previous = token("<|startofprev|>")
         self.eot = ids["endoftext"]
         self.period = token(".")
         self._spellings: dict[str, tuple[int, ...]] = {}
@@ -119,14 +143,25 @@ class WhisperRecognizer:
         return EndpointStream(lambda: _Session(self, grammar), rate, RATE)
 
     def decide(self, clip: np.ndarray, grammar: tuple[str, ...]) -> Heard:
-        """One decision on a 16 kHz int16 clip: encode once, transcribe freely, score words."""
+        """One decision on a 16 kHz int16 clip: encode once, then decode as Whisper would, and
+        when that leaves it unsure, once more with the allowed words as its previous text."""
         speech = clip[: CHUNK_S * RATE].astype(np.float32) / 32768.0
-        features = log_mel(speech, self.n_mels)
-        encoded = self.model.encode(self.ctranslate2.StorageView.from_array(features[None]))
-        keep = min(features.shape[1] // 2, len(speech) // (2 * HOP) + TAIL_POSITIONS)
+        frames = min(CHUNK_S * RATE, speech.size + ENCODED_SILENCE_S * RATE) // (2 * HOP) * 2
+        features = np.ascontiguousarray(log_mel(speech, self.n_mels)[None, :, :frames])
+        encoded = self.model.encode(self.ctranslate2.StorageView.from_array(features))
+        keep = min(frames // 2, speech.size // (2 * HOP) + TAIL_POSITIONS)
         context = np.ascontiguousarray(np.asarray(encoded)[:, :keep])
-        free = self.model.generate(self._batch(context, 1), [self.start], beam_size=1,
-                                   max_length=MAX_FREE_TOKENS,
+        heard = self._decode(context, grammar, self.start, COMMAND_PRIOR)
+        if heard.reason in UNSURE:
+            heard = self._decode(context, grammar, self._prompt(grammar) + self.start,
+                                 PROMPTED_PRIOR)
+        return heard
+
+    def _decode(self, context: np.ndarray, grammar: tuple[str, ...], start: list[int],
+                prior: float) -> Heard:
+        """Transcribe freely after ``start``, score the words after it, weigh them (see above)."""
+        free = self.model.generate(self._batch(context, 1), [start], beam_size=1,
+                                   max_length=MAX_FREE_TOKENS + len(start) - len(self.start),
                                    return_scores=True, length_penalty=0, return_logits_vocab=True,
                                    return_no_speech_prob=True)[0]
         if free.no_speech_prob > NO_SPEECH:
@@ -137,8 +172,8 @@ class WhisperRecognizer:
         if len(steps) <= len(tokens):  # no end-of-text within the limit: a sentence
             log.debug("whisper: %r... is a sentence, not a command", text)
             return rejected("several-words")
-        best = self._best_words(context, grammar, self._candidates(grammar, tokens, steps))
-        other = float(free.scores[0]) - COMMAND_PRIOR
+        best = self._best_words(context, start, grammar, self._candidates(grammar, tokens, steps))
+        other = float(free.scores[0]) - prior
         framed = len(said) <= MAX_FRAME_WORDS + 1
         for word in (" ".join(said), " ".join(said[-1:]) if framed else ""):  # alone, in a frame
             same = [w for w in best if folded(w) == folded(word)]
@@ -179,7 +214,8 @@ class WhisperRecognizer:
                     candidates.append((float(after[tokens[len(frame)]]), word, tokens))
         return sorted(candidates, key=lambda c: -c[0])
 
-    def _best_words(self, context: np.ndarray, grammar: tuple[str, ...], candidates) -> dict:
+    def _best_words(self, context: np.ndarray, start: list[int], grammar: tuple[str, ...],
+                    candidates) -> dict:
         """Each word's best score, scoring candidates in bound order until the rest cannot
         matter (their bound is PRUNE_NATS below the best score: under 0.1% of its share)."""
         best = dict.fromkeys(grammar, -np.inf)
@@ -188,7 +224,7 @@ class WhisperRecognizer:
             batch = candidates[first:first + BATCH]
             if batch[0][0] < top - PRUNE_NATS:
                 break
-            for (_, word, _), score in zip(batch, self._score(context, [c[2] for c in batch])):
+            for (_, word, _), score in zip(batch, self._score(context, start, [c[2] for c in batch])):
                 best[word] = max(best[word], score)
                 top = max(top, score)
         return best
@@ -200,19 +236,28 @@ class WhisperRecognizer:
                     self.tokenizer.encode(form, add_special_tokens=False).ids)
             return self._spellings[form]
 
-    def _score(self, context: np.ndarray, sequences: list[tuple[int, ...]]) -> list[float]:
+    def _prompt(self, grammar: tuple[str, ...]) -> list[int]:
+        """The allowed words as the text Whisper heard before: " uno, dos, tres."; Whisper's own
+        limit on that text (the last MAX_PROMPT_TOKENS tokens) keeps room for the decoding."""
+        if self.previous is None:
+            return []
+        return [self.previous, *self._tokens(" " + ", ".join(grammar) + ".")[-MAX_PROMPT_TOKENS:]]
+
+    def _score(self, context: np.ndarray, start: list[int],
+               sequences: list[tuple[int, ...]]) -> list[float]:
         """Log-likelihood of each token sequence followed by end-of-text (or, when it ends in a
         period, of the sequence without it, whichever is likelier).
 
         One decoder call forces every sequence at once (prompts of any length): the prompt's
         tokens after the start come back as per-step logits, then free steps, the first of
         which gives end-of-text its probability. With a forced prefix CTranslate2 4.8 returns
-        only about ``max_length / 2`` steps (measured), hence the limit.
+        only about ``max_length / 2`` steps, and behind a previous text ``max_length`` less
+        the start's length (both measured), hence the limit.
         """
         longest = max(len(tokens) for tokens in sequences)
         results = self.model.generate(
-            self._batch(context, len(sequences)), [self.start + list(t) for t in sequences],
-            beam_size=1, max_length=max(2 * (longest + 1), longest + len(self.start) + 2),
+            self._batch(context, len(sequences)), [start + list(t) for t in sequences],
+            beam_size=1, max_length=max(2 * (longest + 1), longest + len(start) + 2),
             return_logits_vocab=True, suppress_blank=False, suppress_tokens=[])
         return [self._path_score(t, r.logits[0]) for t, r in zip(sequences, results)]
 
