@@ -55,19 +55,28 @@ def test_a_bad_pin_map_is_one_clear_message(bad):
         buttons.parse_buttons(bad)
 
 
-def keypad_pins(factory, rows, cols, down):
-    """Mock wiring of a matrix keypad: a column reads low while a pressed key's row is low."""
+def keypad_pins(factory, rows, cols):
+    """Mock wiring of a matrix keypad: a column reads low while a pressed key's row is low.
+
+    Returns ``press(keys)``: hold exactly those (row, column) keys. The pressed keys are replaced,
+    never changed in place, as the keypad's own thread reads them while it scans."""
     from gpiozero.pins.mock import MockPin
 
     col_pins = [factory.pin(c) for c in cols]
+    held = {"keys": frozenset()}
 
     def update():
+        down = held["keys"]
         for c, pin in enumerate(col_pins):
             if pin.function != "input":
                 continue
             low = any(row_pins[r].state is False or row_pins[r].state == 0
                       for r, cc in down if cc == c)
             pin.drive_low() if low else pin.drive_high()
+
+    def press(keys=()):
+        held["keys"] = frozenset(keys)
+        update()
 
     class RowPin(MockPin):
         def _change_state(self, value):
@@ -76,21 +85,19 @@ def keypad_pins(factory, rows, cols, down):
             return changed
 
     row_pins = [factory.pin(r, pin_class=RowPin) for r in rows]
-    return update
+    return press
 
 
 def test_the_matrix_keypad_finds_each_key_by_its_row_and_column(factory):
-    got, down = Collected(), set()
+    got = Collected()
     rows, cols = [5, 6, 13, 19], [12, 16, 20]
-    update = keypad_pins(factory, rows, cols, down)
+    press = keypad_pins(factory, rows, cols)
     keypad = buttons.MatrixKeypad(got.put, rows, cols, pin_factory=factory)
     try:
         for r, c, key in [(0, 0, "1"), (1, 1, "5"), (3, 0, "*"), (3, 2, "#"), (2, 2, "9")]:
-            down.add((r, c))
-            update()
+            press({(r, c)})
             assert names([got.next()]) == [f"Press:{key}"]
-            down.clear()
-            update()
+            press()
             assert names([got.next()]) == [f"Release:{key}"]
         assert all(row.value for row in keypad.rows)  # idle: every row held low again
     finally:
@@ -99,7 +106,7 @@ def test_the_matrix_keypad_finds_each_key_by_its_row_and_column(factory):
 
 def test_an_idle_keypad_does_not_poll(factory):
     rows, cols = [5, 6, 13, 19], [12, 16, 20]
-    keypad_pins(factory, rows, cols, set())
+    keypad_pins(factory, rows, cols)
     keypad = buttons.MatrixKeypad(Collected().put, rows, cols, pin_factory=factory)
     try:
         before = [len(factory.pin(r).states) for r in rows]
