@@ -24,6 +24,7 @@ import numpy as np
 
 from audio_lessons.speech import COMMAND_WORDS, DIGIT_WORDS, audio, espeak
 from audio_lessons.speech.endpoint import END_SILENCE_S
+from audio_lessons.speech.recognizer import DEFAULT_THRESHOLD
 from bench import Figure, Unavailable
 from tests.conftest import SPHINX_MISSING
 from tests.conftest import SPHINX_MODEL as MODEL
@@ -155,8 +156,7 @@ def main() -> list[Figure]:
 
 def headline(data: dict, hum: dict) -> list[Figure]:
     """The tuned decoder at 8 kHz (the phone) at its default accept threshold."""
-    from audio_lessons.speech.sphinx import DEFAULT_THRESHOLD as th
-
+    th = DEFAULT_THRESHOLD
     a20, a10, fa = rates_at(data, th)
     right = sum(heard(h, th) and h.text == w for w, h in hum["digits"])
     p50 = float(np.median(np.array(data["lat"]) * 1000))

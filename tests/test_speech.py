@@ -270,7 +270,7 @@ def test_from_settings_loads_the_configured_engine(sphinx):
 def test_without_a_threshold_each_engine_keeps_its_own(sphinx):
     """Engines' confidences are not on one scale: the unset setting (0) leaves each its own, and
     never a threshold of 0 that would accept any word."""
-    from audio_lessons.speech.sphinx import DEFAULT_THRESHOLD
+    from audio_lessons.speech.recognizer import DEFAULT_THRESHOLD
 
     rec = from_settings(config.SpeechSettings(engine="pocketsphinx", model=str(SPHINX_MODEL)))
     assert rec is not None and rec.threshold == DEFAULT_THRESHOLD > 0

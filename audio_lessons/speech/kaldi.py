@@ -19,7 +19,14 @@ import numpy as np
 from audio_lessons.errors import SpeechError
 from audio_lessons.speech import audio
 from audio_lessons.speech.endpoint import EndpointStream
-from audio_lessons.speech.recognizer import Heard, decide, prepare_words, rejected, screen
+from audio_lessons.speech.recognizer import (
+    DEFAULT_THRESHOLD,
+    Heard,
+    decide,
+    prepare_words,
+    rejected,
+    screen,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +56,7 @@ class VoskRecognizer:
 
     engine = "vosk"
 
-    def __init__(self, model: str | Path, threshold: float = 0.6) -> None:
+    def __init__(self, model: str | Path, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.folder = Path(model)
         if not self.folder.is_dir() or not is_vosk_model(self.folder):
             raise SpeechError(f"No se encontró un modelo Vosk en {self.folder}.")

@@ -42,6 +42,11 @@ class Heard:
         return command_for(self.text) if self.accepted else None
 
 
+# A word's confidence needed to accept it, for engines whose confidences are on this scale (Whisper's
+# shares have their own, whisper.DEFAULT_THRESHOLD).
+DEFAULT_THRESHOLD = 0.6
+
+
 def rejected(reason: str, text: str | None = None, confidence: float = 0.0,
              alternatives: tuple[tuple[str, float], ...] = ()) -> Heard:
     return Heard(text, confidence, False, alternatives, reason)
@@ -117,7 +122,7 @@ class FakeRecognizer:
     engine = "fake"
 
     def __init__(self, answers: Sequence[str | Heard | None] = (), confidence: float = 0.9,
-                 threshold: float = 0.6) -> None:
+                 threshold: float = DEFAULT_THRESHOLD) -> None:
         self.answers = list(answers)
         self.confidence = confidence
         self.threshold = threshold

@@ -22,12 +22,18 @@ import numpy as np
 from audio_lessons.errors import SpeechError
 from audio_lessons.speech import audio, g2p
 from audio_lessons.speech.endpoint import EndpointStream
-from audio_lessons.speech.recognizer import Heard, decide, prepare_words, rejected, screen
+from audio_lessons.speech.recognizer import (
+    DEFAULT_THRESHOLD,
+    Heard,
+    decide,
+    prepare_words,
+    rejected,
+    screen,
+)
 from audio_lessons.speech.vocabulary import normalise
 
 log = logging.getLogger(__name__)
 
-DEFAULT_THRESHOLD = 0.6  # a word's confidence needed to accept it
 RATE = 8000  # the VoxForge Spanish model is trained on 8 kHz audio (nfft 256)
 # Score gap (log-base-1.0001 units per word frame) that maps to confidence 1/e; chosen with
 # bench/bench_speech.py so the default accept threshold sits where false accepts stay rare.
@@ -84,7 +90,8 @@ class SphinxRecognizer:
     engine = "pocketsphinx"
 
     def __init__(self, model: str | Path, dictionary: str | Path | None = None,
-                 threshold: float = DEFAULT_THRESHOLD, options: Mapping[str, object] | None = None) -> None:
+                 threshold: float = DEFAULT_THRESHOLD,
+                 options: Mapping[str, object] | None = None) -> None:
         self.hmm, self.dictionary_path = locate_model(model, dictionary)
         self.threshold = threshold
         self.options = dict(DECODER_OPTIONS if options is None else options)

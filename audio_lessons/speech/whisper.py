@@ -114,12 +114,12 @@ class WhisperRecognizer:
             raise SpeechError(f"No se pudo cargar el modelo Whisper {self.folder}.") from exc
         self.n_mels = self.model.n_mels
         token = self.tokenizer.token_to_id
-        ids = {name: token(f"<|{name}|>") for name in
-               ("startoftranscript", LANGUAGE, "transcribe", "notimestamps", "endoftext")}
+        ids = {name: token(f"<|{name}|>") for name in ("startoftranscript", LANGUAGE, "transcribe",
+                                                       "notimestamps", "endoftext", "startofprev")}
         if None in ids.values():
             raise SpeechError(f"El modelo Whisper {self.folder} no es multilingüe (no sabe español).")
         self.start = [ids["startoftranscript"], ids[LANGUAGE], ids["transcribe"], ids["notimestamps"]]
-        self.previous = token("<|startofprev|>")
+        self.previous = ids["startofprev"]
         self.eot = ids["endoftext"]
         self.period = token(".")
         self._spellings: dict[str, tuple[int, ...]] = {}
@@ -147,8 +147,8 @@ class WhisperRecognizer:
         when that leaves it unsure, once more with the allowed words as its previous text."""
         speech = clip[: CHUNK_S * RATE].astype(np.float32) / 32768.0
         frames = min(CHUNK_S * RATE, speech.size + ENCODED_SILENCE_S * RATE) // (2 * HOP) * 2
-        features = np.ascontiguousarray(log_mel(speech, self.n_mels)[None, :, :frames])
-        encoded = self.model.encode(self.ctranslate2.StorageView.from_array(features))
+        features = log_mel(speech, self.n_mels, frames)
+        encoded = self.model.encode(self.ctranslate2.StorageView.from_array(features[None]))
         keep = min(frames // 2, speech.size // (2 * HOP) + TAIL_POSITIONS)
         context = np.ascontiguousarray(np.asarray(encoded)[:, :keep])
         heard = self._decode(context, grammar, self.start, COMMAND_PRIOR)
@@ -239,8 +239,6 @@ class WhisperRecognizer:
     def _prompt(self, grammar: tuple[str, ...]) -> list[int]:
         """The allowed words as the text Whisper heard before: " uno, dos, tres."; Whisper's own
         limit on that text (the last MAX_PROMPT_TOKENS tokens) keeps room for the decoding."""
-        if self.previous is None:
-            return []
         return [self.previous, *self._tokens(" " + ", ".join(grammar) + ".")[-MAX_PROMPT_TOKENS:]]
 
     def _score(self, context: np.ndarray, start: list[int],
@@ -320,13 +318,15 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
     return weights / weights.sum()
 
 
-def log_mel(speech: np.ndarray, n_mels: int = 80) -> np.ndarray:
-    """Whisper's input: log-mel spectrogram of 30 s (``speech`` then silence), [n_mels, 3000]."""
-    padded = np.zeros(CHUNK_S * RATE, np.float32)
+def log_mel(speech: np.ndarray, n_mels: int = 80, frames: int = CHUNK_S * RATE // HOP) -> np.ndarray:
+    """Whisper's input: log-mel spectrogram of ``speech`` then silence, [n_mels, frames] (3000:
+    30 s, what Whisper was trained on). The silence after her word sits at the floor (8 below the
+    loudest frame), so fewer frames give the values the first of 3000 would have."""
+    padded = np.zeros(frames * HOP, np.float32)
     padded[: speech.size] = speech[: padded.size]
     framed = np.pad(padded, N_FFT // 2, mode="reflect")
-    frames = np.lib.stride_tricks.sliding_window_view(framed, N_FFT)[::HOP]
-    spectrum = np.abs(np.fft.rfft(frames * _hann(), axis=1)) ** 2
+    windows = np.lib.stride_tricks.sliding_window_view(framed, N_FFT)[::HOP]
+    spectrum = np.abs(np.fft.rfft(windows * _hann(), axis=1)) ** 2
     mel = _mel_filters(n_mels) @ spectrum[:-1].T
     logs = np.log10(np.maximum(mel, 1e-10))
     logs = np.maximum(logs, logs.max() - 8.0)
