@@ -172,7 +172,8 @@ class WhisperRecognizer:
     def _decode(self, context: np.ndarray, grammar: tuple[str, ...], start: list[int],
                 prior: float, only: Sequence[str] = ()) -> tuple[Heard, dict]:
         """Transcribe freely after ``start``, score the words after it (``only`` those, and any
-        the free text names, when given), weigh them (see above). Also each word's score."""
+        the free text names, when given), weigh them (see above). Returns the decision and each
+        word's score (none when the free text already decided: silence, a sentence)."""
         free = self.model.generate(self._batch(context, 1), [start], beam_size=1,
                                    max_length=MAX_FREE_TOKENS + len(start) - len(self.start),
                                    return_scores=True, length_penalty=0, return_logits_vocab=True,
