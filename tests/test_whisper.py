@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -86,3 +87,14 @@ def test_a_long_list_of_words_still_finds_hers():
     many = [*VOCABULARY, *(a + b for a in syllables for b in syllables)]  # 323 words
     heard = exacting.recognise(on_a_line(phone_audio(SOUNDS / "digits/4.wav"), 5), 8000, many)
     assert heard.text == "cuatro", (heard.reason, heard.alternatives)
+
+
+def test_callers_at_once_are_heard_as_one_at_a_time(whisper):
+    """One loaded model serves every caller: decisions made side by side, from several threads
+    sharing its workers, are the decisions made one after the other."""
+    clips = [(on_a_line(phone_audio(SOUNDS / f), i), word) for i, (f, word) in enumerate(WORDS[:6])]
+    alone = [whisper.recognise(clip, 8000, VOCABULARY) for clip, _ in clips]
+    with ThreadPoolExecutor(len(clips)) as pool:
+        together = list(pool.map(lambda c: whisper.recognise(c[0], 8000, VOCABULARY), clips))
+    assert [(h.text, h.accepted) for h in together] == [(h.text, h.accepted) for h in alone]
+    assert [h.confidence for h in together] == pytest.approx([h.confidence for h in alone], abs=1e-4)
