@@ -77,10 +77,12 @@ def test_a_word_said_after_the_tone_is_captured_and_acted_on(kiosk_data, sound_c
     recognizer = ListeningFake(["español", "polvo"])
     said = [speech("español"), speech("polvo", 1)]
     kiosk = Running(kiosk_data, env={"PALLAY_KIOSK_TALK": "open"}, recognizer=recognizer)
-    for clip_ in said:  # once the kiosk looked for its microphone
-        sound_card.mic.say(clip_)
     try:
         kiosk.press("5")
+        kiosk.asked("language:es")
+        sound_card.mic.say(said[0])  # each answer once asked (see the message test)
+        kiosk.asked("menu")
+        sound_card.mic.say(said[1])
         played = kiosk.wait(lambda x: isinstance(x, a.PlayLesson))
         assert played.media == lesson_media(kiosk_data, "polvo")
         word = kiosk.wait(lambda x: isinstance(x, a.Word))
@@ -101,13 +103,13 @@ def test_push_to_talk_then_speak_with_a_real_pocketsphinx_model(kiosk_data, soun
     require((SPHINX_MODEL / "etc").is_dir(), f"PocketSphinx Spanish model at {SPHINX_MODEL}")
     kiosk = Running(kiosk_data, env={"PALLAY_KIOSK_TALK": "press", "PALLAY_SPEECH_ENGINE": "pocketsphinx",
                                "PALLAY_SPEECH_MODEL": str(SPHINX_MODEL)})
-    sound_card.mic.say(speech("mensaje"))
     try:
         assert kiosk.kiosk.recognizer is not None
         kiosk.press("5")
         kiosk.asked("language:es")
         kiosk.press("1")
         mark = kiosk.seen.index(kiosk.asked("menu"))
+        sound_card.mic.say(speech("mensaje"))  # once asked (see the message test)
         kiosk.press("talk")  # the talk button (during the menu): the tone, then "mensaje"
         word = kiosk.wait(lambda x: isinstance(x, a.Word), since=mark)
         assert (word.text, word.accepted) == ("mensaje", True)
