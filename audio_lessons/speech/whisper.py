@@ -54,7 +54,9 @@ N_FFT = 400
 LANGUAGE = "es"
 MAX_FRAME_WORDS = 2  # "quiero la" + word: longer free text is a sentence, not a wrapped word
 MAX_FREE_TOKENS = 24  # start tokens included: free text not ended within this is a sentence
-BATCH = 8  # candidates scored per round (each decoder step returns vocabulary-wide logits)
+# Candidates per decoder call (each step returns vocabulary-wide logits); a round of scoring is
+# one call per worker, side by side, as a call's cost grows faster than its batch.
+BATCH = 8
 PRUNE_NATS = 7.0  # candidates whose bound is this far below the best cannot move the decision
 # Prior log-odds, in nats, that she says one of the words rather than something else when the
 # line asks her a question: e**3 = 20 to 1. Without it a word Whisper misspells on a phone line
