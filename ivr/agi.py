@@ -70,7 +70,8 @@ async def read_line(reader: asyncio.StreamReader, timeout: float | None) -> str:
     """Read one line without its end; raise Hangup on a closed socket, ProtocolError if too long or
     late. The line limit is the reader's ``limit`` (the server sets it to MAX_LINE)."""
     try:
-        raw = await asyncio.wait_for(reader.readuntil(b"\n"), timeout)
+        async with asyncio.timeout(timeout):
+            raw = await reader.readuntil(b"\n")
     except asyncio.IncompleteReadError as exc:
         raise Hangup("connection closed") from exc
     except asyncio.LimitOverrunError as exc:

@@ -150,7 +150,8 @@ class AmiClient:
         self._on_connect.append(hook)
 
     async def wait_connected(self, timeout: float | None = None) -> None:
-        await asyncio.wait_for(self._connected.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._connected.wait()
 
     async def action(self, name: str, **fields: object) -> Message:
         """Send one action and return its reply; raise AmiActionError on ``Response: Error``."""
@@ -184,8 +185,8 @@ class AmiClient:
             if started:
                 started()
             # Asterisk always answers within the ring time; the margin covers a slow channel setup.
-            event = await asyncio.wait_for(asyncio.shield(pending.originated),
-                                           ring_seconds + self.timeout + 30)
+            async with asyncio.timeout(ring_seconds + self.timeout + 30):
+                event = await asyncio.shield(pending.originated)
         except AmiDisconnected:
             return OriginateResult("disconnected", reason="AMI connection lost")
         finally:
@@ -215,8 +216,8 @@ class AmiClient:
     # ---- the connection -------------------------------------------------------------------------
 
     async def _session(self) -> None:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self.host, self.port, limit=MAX_LINE), self.timeout)
+        async with asyncio.timeout(self.timeout):
+            reader, writer = await asyncio.open_connection(self.host, self.port, limit=MAX_LINE)
         self._writer = writer
         reading = asyncio.create_task(self._read_loop(reader))
         try:
@@ -261,7 +262,8 @@ class AmiClient:
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         loop = asyncio.get_running_loop()
-        banner = (await asyncio.wait_for(reader.readline(), self.timeout)).decode(errors="replace")
+        async with asyncio.timeout(self.timeout):
+            banner = (await reader.readline()).decode(errors="replace")
         if not banner.startswith("Asterisk Call Manager"):
             raise AmiError(f"not an AMI server: {banner.strip()[:60]!r}")
         lines: list[str] = []
@@ -283,7 +285,8 @@ class AmiClient:
             if quiet < self.keepalive:
                 await asyncio.sleep(self.keepalive - quiet)
                 continue
-            await asyncio.wait_for(self._action_now("Ping", {}), self.timeout)  # TimeoutError: dead
+            async with asyncio.timeout(self.timeout):  # TimeoutError: the connection is dead
+                await self._action_now("Ping", {})
 
     def _dispatch(self, packet: Message) -> None:
         pending = self._pending.get(packet.get("ActionID", ""))
@@ -365,8 +368,9 @@ class AmiClient:
 
     async def _result(self, pending: _Pending, future: asyncio.Future, keep: bool = False):
         try:
-            value = await asyncio.wait_for(asyncio.shield(future), self.timeout
-                                           if future is pending.reply else self.timeout * 3)
+            async with asyncio.timeout(self.timeout if future is pending.reply
+                                       else self.timeout * 3):
+                value = await asyncio.shield(future)
         except TimeoutError:
             if not keep:
                 self._forget(pending)

@@ -106,7 +106,8 @@ class AudioSockets:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            first = await asyncio.wait_for(read_frame(reader), CONNECT_TIMEOUT_S)
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                first = await read_frame(reader)
         except TimeoutError:
             first = None
         call = uuid.UUID(bytes=first.payload) if first and first.kind == UUID and len(
@@ -172,7 +173,8 @@ async def _listen(reader, writer, keys: str, max_ms: int, endpoint: Endpoint) ->
     deadline = loop.time() + max_ms / 1000
     while (left := deadline - loop.time()) > 0:
         try:
-            frame = await asyncio.wait_for(read_frame(reader), min(left, KEEPALIVE_S))
+            async with asyncio.timeout(min(left, KEEPALIVE_S)):
+                frame = await read_frame(reader)
         except TimeoutError:
             writer.write(SILENCE_FRAME)  # a line sending nothing: keep the app alive
             continue
@@ -204,7 +206,8 @@ async def _settle(app: asyncio.Task) -> None:
     """After giving up on a connection: the EXEC's reply must be read before the next command
     (a late connection finds no capture and is closed, which ends the app). Hangup if she left."""
     try:
-        await asyncio.wait_for(asyncio.shield(app), CONNECT_TIMEOUT_S)
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            await asyncio.shield(app)
     except CommandError:
         pass
     except TimeoutError:

@@ -14,6 +14,7 @@ most ``max_channels`` calls at once and at most ``alerts_per_minute`` alerts a m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -301,10 +302,9 @@ class Dialer:
                     log.exception("dialer: round failed; trying again shortly")
                     delay = TICK_SECONDS
                 self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), delay)
-                except TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):  # not wait_for: in 3.11 it can drop a stop
+                        await self._wake.wait()
         finally:
             for task in self._calls.values():
                 task.cancel()

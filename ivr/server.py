@@ -100,7 +100,8 @@ class AgiServer:
 async def _hang_up(channel: AgiChannel) -> None:
     """Best effort: the call is ending anyway, and the peer may already be gone."""
     try:
-        await asyncio.wait_for(channel.hangup(), 2.0)
+        async with asyncio.timeout(2.0):
+            await channel.hangup()
     except (AgiError, OSError, TimeoutError) as exc:
         log.debug("call %s: hang-up not confirmed: %s", channel.unique_id, exc)
 
@@ -109,7 +110,8 @@ async def _refuse(writer: asyncio.StreamWriter) -> None:
     # Without a valid environment we cannot read replies safely: send HANGUP and close.
     with contextlib.suppress(OSError):
         writer.write(b"HANGUP\n")
-        await asyncio.wait_for(writer.drain(), 2.0)
+        async with asyncio.timeout(2.0):
+            await writer.drain()
 
 
 async def start(host: str, port: int, routes: Routes, env_timeout: float = ENV_TIMEOUT

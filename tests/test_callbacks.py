@@ -187,6 +187,21 @@ async def test_no_more_calls_at_once_than_the_channel_limit(fake, tmp_path):
 
 
 @with_fake
+async def test_the_dialer_stops_when_told_to_as_a_call_ends(fake, tmp_path):
+    """Stopped in the very turn a finished call wakes it, the dialer still stops (Python 3.11's
+    ``wait_for`` returned the wake-up and dropped the stop: pallay's shutdown hung)."""
+    async with Harness(fake, tmp_path, Clock(lima(24, 10))) as h:
+        dialer = h.tasks[1]
+        for _ in range(3):
+            await asyncio.sleep(0.2)  # its round is done: it waits to be woken
+            h.dialer.wake()
+            dialer.cancel()
+            await asyncio.wait([dialer], timeout=5)
+            assert dialer.cancelled()
+            h.tasks[1] = dialer = asyncio.create_task(h.dialer.run())
+
+
+@with_fake
 async def test_queue_survives_a_restart_and_counts_the_cut_call_as_a_try(fake, tmp_path):
     fake.originate_delay = 30  # she never answers before the restart
     clock = Clock(lima(24, 10))
