@@ -13,7 +13,6 @@ answers over HTTP (simulator) keeps the ``Session`` between requests and calls `
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import queue
 import threading
@@ -26,6 +25,7 @@ import numpy as np
 from audio_lessons import actions as a
 from audio_lessons.menu import Caller, MenuEngine
 from audio_lessons.session import SessionLog
+from audio_lessons.threads import in_thread
 
 log = logging.getLogger(__name__)
 CAPTURE_MS = 4_000  # how long a spoken answer may be
@@ -286,7 +286,7 @@ async def run_async(session: Session, media) -> None:
             except HungUp as gone:
                 outcome = gone
             if isinstance(outcome, Utterance):
-                request = await asyncio.to_thread(session.send, outcome)
+                request = await in_thread(session.send, outcome)
             else:
                 request = session.send(outcome)
     except Exception:
@@ -298,4 +298,4 @@ async def run_async(session: Session, media) -> None:
                 log.debug("session %s: sorry not heard", session.log.session, exc_info=True)
                 break
     finally:
-        await asyncio.to_thread(session.close)
+        await in_thread(session.close)

@@ -29,6 +29,7 @@ import sqlite_utils
 from audio_lessons import outgoing, store
 from audio_lessons.config import IvrSettings
 from audio_lessons.errors import ConfigError
+from audio_lessons.threads import in_thread
 from ivr.ami import AmiClient, AmiError, OriginateResult
 
 log = logging.getLogger(__name__)
@@ -287,7 +288,7 @@ class Dialer:
     async def db_call(self, fn, *args):
         """Run a blocking store function in a worker thread, one at a time."""
         async with self._db_lock:
-            return await asyncio.to_thread(fn, self.db, *args)
+            return await in_thread(fn, self.db, *args)
 
     async def run(self) -> None:
         recovered = await self.db_call(recover, self.clock())

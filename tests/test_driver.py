@@ -1,15 +1,18 @@
 """The session driver every front end shares: what Ask, Pause, a hang-up and a failure mean."""
 
+import asyncio
+import threading
+
 import numpy as np
 import pytest
 
 from audio_lessons import config, store
-from audio_lessons.driver import HungUp, Request, Session, Utterance
+from audio_lessons.driver import HungUp, Request, Session, Utterance, run_async
 from audio_lessons.menu import Caller, MenuEngine
 from audio_lessons.session import SessionLog
 from audio_lessons.speech.recognizer import FakeRecognizer
 from tests.test_menu import MINUTE, STARTER
-from tests.test_session import drive
+from tests.test_session import ScriptedMedia, drive
 
 SPEECH = Utterance(np.random.default_rng(1).normal(0, 3000, 8000).astype(np.int16), 8000)
 
@@ -115,3 +118,40 @@ def test_the_session_is_sans_io_a_request_at_a_time(db, tmp_path):
     assert session.send(None) is None and session.done
     session.close()
     assert nav_steps(db) == ["welcome", "menu", "hangup"]
+
+
+def test_a_call_cut_while_she_is_recognised_keeps_what_her_word_started(db, tmp_path):
+    """A shutdown cancels the call as its recogniser works in a thread: the driver waits for it
+    (a thread cannot be stopped) and stores what it led to before closing the session."""
+    recognising, finish = threading.Event(), threading.Event()
+
+    class SlowRecognizer(FakeRecognizer):
+        def recognise(self, samples, rate, words):
+            recognising.set()
+            assert finish.wait(10)
+            return super().recognise(samples, rate, words)
+
+    class LineMedia:  # the phone line's media are async
+        def __init__(self, script):
+            self.scripted = ScriptedMedia(script)
+
+        def __getattr__(self, method):
+            async def call(*args):
+                return getattr(self.scripted, method)(*args)
+            return call
+
+    async def main():
+        session = Session(engine(), Caller(language="es", voice=True), session_log(db, tmp_path),
+                          recognizer=SlowRecognizer(["polvo"]))
+        media = LineMedia([("capture", SPEECH), ("play_lesson", HungUp(1_000))])
+        call = asyncio.create_task(run_async(session, media))
+        await asyncio.to_thread(recognising.wait, 10)
+        call.cancel()  # the server's shutdown, its grace time over
+        await asyncio.sleep(0.1)
+        assert not call.done()  # still waiting for her word's decision
+        finish.set()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+
+    asyncio.run(main())
+    assert nav_steps(db) == ["welcome", "menu", "lesson_start"]
