@@ -13,7 +13,9 @@ a mumble spreads the share over several words.
 When that leaves the model unsure (a share under the threshold, or its free text likelier), it
 decodes the same encoded audio once more with the allowed words as its "previous text" (what
 faster-whisper calls the initial prompt): on a phone line it then writes "Viernes." where it
-wrote "Biernes.". That look scores again only the words the first found likeliest. Only a
+wrote "Biernes.". That look scores again only the words the first found likeliest, and each
+alone, never inside a frame: behind the list Whisper writes list-like text, and on one CPU it
+wrote "Contres, miércoles." for "contraseña", whose last word she never said. Only a
 second look: prompted from the start, Whisper hears the prompt's words in babble ("No.", a list
 of words) and is right less often in noise. Whisper's shares are also
 surer than PocketSphinx's confidences, hence its own threshold (DEFAULT_THRESHOLD).
@@ -168,14 +170,15 @@ class WhisperRecognizer:
         if heard.reason in UNSURE:
             likeliest = sorted(grammar, key=lambda word: -scores[word])[:RESCORED]
             heard, _ = self._decode(context, grammar, self._prompt(grammar) + self.start,
-                                    PROMPTED_PRIOR, likeliest)
+                                    PROMPTED_PRIOR, likeliest, in_frame=False)
         return heard
 
     def _decode(self, context: np.ndarray, grammar: tuple[str, ...], start: list[int],
-                prior: float, only: Sequence[str] = ()) -> tuple[Heard, dict]:
+                prior: float, only: Sequence[str] = (), in_frame: bool = True) -> tuple[Heard, dict]:
         """Transcribe freely after ``start``, score the words after it (``only`` those, and any
-        the free text names, when given), weigh them (see above). Returns the decision and each
-        word's score (none when the free text already decided: silence, a sentence)."""
+        the free text names, when given), weigh them (see above); ``in_frame``: also inside her
+        frame ("quiero el polvo"). Returns the decision and each word's score (none when the free
+        text already decided: silence, a sentence)."""
         free = self.model.generate(self._batch(context, 1), [start], beam_size=1,
                                    max_length=MAX_FREE_TOKENS + len(start) - len(self.start),
                                    return_scores=True, length_penalty=0, return_logits_vocab=True,
@@ -188,12 +191,12 @@ class WhisperRecognizer:
         if len(steps) <= len(tokens):  # no end-of-text within the limit: a sentence
             log.debug("whisper: %r... is a sentence, not a command", text)
             return rejected("several-words"), {}
-        candidates = self._candidates(grammar, tokens, steps)
+        candidates = self._candidates(grammar, tokens, steps, in_frame)
         if only:
             candidates = [c for c in candidates if c[1] in {*only, *said}]
         best = self._best_words(context, start, grammar, candidates)
         other = float(free.scores[0]) - prior
-        framed = len(said) <= MAX_FRAME_WORDS + 1
+        framed = in_frame and len(said) <= MAX_FRAME_WORDS + 1
         for word in (" ".join(said), " ".join(said[-1:]) if framed else ""):  # alone, in a frame
             same = [w for w in best if folded(w) == folded(word)]
             if same:
@@ -209,13 +212,14 @@ class WhisperRecognizer:
             return rejected("out-of-grammar", ranked[0][0], float(shares[0]), alternatives), best
         return decide(ranked[0][0], float(shares[0]), self.threshold, alternatives), best
 
-    def _candidates(self, grammar: tuple[str, ...], free: tuple[int, ...], steps) -> list:
+    def _candidates(self, grammar: tuple[str, ...], free: tuple[int, ...], steps,
+                    in_frame: bool = True) -> list:
         """(bound, word, tokens) for each way of writing each word, best bound first.
 
         A word's score can only fall below the log-probability of its first token, which the
         free transcription's logits already give: at its first step for the word alone
-        (" Cuatro.", " cuatro."), and after her frame for the word inside it, when she wrapped
-        it ("Quiero el" + " polvo.": the frame is the free text but its last word).
+        (" Cuatro.", " cuatro."), and (``in_frame``) after her frame for the word inside it, when
+        she wrapped it ("Quiero el" + " polvo.": the frame is the free text but its last word).
         """
         first = _log_probs(steps[0])
         candidates = []
@@ -224,7 +228,7 @@ class WhisperRecognizer:
                 tokens = self._tokens(form)
                 candidates.append((float(first[tokens[0]]), word, tokens))
         words = self.tokenizer.decode(list(free)).split()
-        if 1 < len(words) <= MAX_FRAME_WORDS + 1:
+        if in_frame and 1 < len(words) <= MAX_FRAME_WORDS + 1:
             frame = self._tokens(" " + " ".join(words[:-1]))
             if free[: len(frame)] == frame and len(steps) > len(frame):
                 after = _log_probs(steps[len(frame)])
