@@ -213,7 +213,7 @@ class WhisperRecognizer:
         return decide(ranked[0][0], float(shares[0]), self.threshold, alternatives), best
 
     def _candidates(self, grammar: tuple[str, ...], free: tuple[int, ...], steps,
-                    in_frame: bool = True) -> list:
+                    in_frame: bool) -> list:
         """(bound, word, tokens) for each way of writing each word, best bound first.
 
         A word's score can only fall below the log-probability of its first token, which the
